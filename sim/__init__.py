@@ -1,0 +1,16 @@
+"""rmapsim: a discrete-event concurrency simulator of Linux v2.6.33 anon rmap, migration, KSM.
+
+    import sim
+    r = sim.simulate("hotremove-exit", variant="v2.6.33", seed=3)
+    r.to_dict()      # the same object `python run.py run ... --json` prints
+"""
+
+from .api import resolve_params, simulate
+from .checks import KINDS as VIOLATION_KINDS
+from .errors import InputError
+from .result import Result
+from .variants import VARIANTS
+from .workload import available as workloads
+
+__all__ = ["simulate", "resolve_params", "Result", "InputError", "VARIANTS",
+           "VIOLATION_KINDS", "workloads"]

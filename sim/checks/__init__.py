@@ -1,0 +1,95 @@
+"""Oracles. They observe kernel state and report violations; they never change kernel state.
+
+Every report carries the simulated time, the actors involved, a detail dict, the history of
+the object involved (KASAN style: allocated by whom and when, freed by whom and when, reused
+as what) and an interleaving diagram built from the actors' recent steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..task import Task
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+# Names are contract (DESIGN.md); extend, never rename.
+KINDS: dict[str, str] = {
+    "anon_vma_stale": "a walk locked an anon_vma that was freed (maybe reused by another "
+                      "process) while RCU kept its memory typed; field `reused`",
+    "anon_vma_use_after_free": "an anon_vma was touched after its slab page went back to the "
+                               "page allocator (no RCU reader protected it)",
+    "migration_pte_leak": "migration finished with a migration entry left in some pte; a task "
+                          "faulting on it would hang or BUG",
+    "stale_stable_node": "a KSM page and its stable_node disagree (kpfn does not point back "
+                         "at the page, or the node was freed under it)",
+    "lock_order_inversion": "locks taken against the documented order, or in an order that "
+                            "closes a cycle in lockdep's learned dependency graph",
+    "deadlock": "a cycle of tasks each waiting for a lock another one holds",
+    "invariant": "kernel state inconsistent (mapcount vs present ptes, pte mapping a freed "
+                 "page, anon_vma list vs vma->anon_vma)",
+    "lock_misuse": "lockdep-style misuse: bad unlock balance, recursive locking, sleeping "
+                   "while atomic, exiting with locks held",
+}
+
+
+@dataclass
+class Violation:
+    kind: str
+    time_us: float
+    actors: list[str]
+    detail: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    diagram: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "kind": self.kind, "time_us": round(self.time_us, 3), "actors": self.actors,
+            "detail": self.detail,
+        }
+        if self.history:
+            d["history"] = self.history
+        if self.diagram is not None:
+            d["diagram"] = self.diagram
+        return d
+
+
+class ViolationLog:
+    """Collects reports: counts every one, keeps the first `keep` of each kind in full."""
+
+    def __init__(self, k: "Kernel", keep: int = 20, stop_on: Iterable[str] = ()) -> None:
+        self.k = k
+        self.keep = keep
+        self.stop_on = frozenset(stop_on)
+        self.records: list[Violation] = []
+        self.counts: dict[str, int] = {}
+        self._seen: set[Hashable] = set()
+
+    def report(self, kind: str, actors: Sequence[Task], detail: dict[str, Any],
+               history: Sequence[dict[str, Any]] = (), key: Hashable | None = None,
+               since: float | None = None, mark: tuple[Task, str] | None = None) -> bool:
+        """Record a violation. `key` de-duplicates (same key = same bug, counted once).
+
+        `since` starts the interleaving diagram at that time (default: recent steps only);
+        `mark` names the actor and step to flag as the fatal one. Returns True if new.
+        """
+        assert kind in KINDS, kind
+        if key is not None:
+            if (kind, key) in self._seen:
+                return False
+            self._seen.add((kind, key))
+        n = self.counts.get(kind, 0)
+        self.counts[kind] = n + 1
+        if n < self.keep:
+            diagram = self.k.tracer.diagram(list(actors), since, mark) if actors else None
+            self.records.append(Violation(kind, self.k.env._now, [t.name for t in actors],
+                                          detail, list(history), diagram))
+        if kind in self.stop_on:
+            self.k.stop = True
+        return True
+
+    def of(self, kind: str) -> list[Violation]:
+        return [v for v in self.records if v.kind == kind]

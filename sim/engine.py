@@ -1,0 +1,222 @@
+"""The kernel environment: SimPy + one seeded RNG + choice points + CPUs + tracer + checkers.
+
+All simulation state hangs off one Kernel object, never off module globals, so any number of
+runs can proceed in one process (or in parallel processes) without interfering.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, TypeVar
+
+import simpy
+from simpy.events import Event, Timeout
+
+from .checks import ViolationLog
+from .checks.deadlock import DeadlockDetector
+from .checks.lockdep import Lockdep
+from .cpu import CpuSet
+from .locks import LockClass, Mutex, PageLock, RwSemaphore, SpinLock
+from .rcu import Rcu
+from .rng import Rng
+from .sched import Strategy, Timed
+from .stats import Windows
+from .task import Task
+from .trace import Tracer
+from .variants import VARIANTS, Variant
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class KernelEnvironment(simpy.Environment):
+    """A SimPy environment whose simultaneous events run in seeded-random order, not FIFO."""
+
+    def __init__(self, tie_keys: Iterator[int]) -> None:
+        super().__init__()
+        self._eid = tie_keys  # SimPy calls next(self._eid) for each scheduled event
+
+
+class Costs:
+    """Mean cost in simulated microseconds of each kernel step (params `costs.*`)."""
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.__dict__.update(table)
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+class Kernel:
+    def __init__(self, params: dict[str, Any], seed: int = 0, variant: Variant | None = None,
+                 strategy: Strategy | None = None, trace: bool = False,
+                 stop_on: tuple[str, ...] = (), keep: int = 20) -> None:
+        p = params
+        self.params = p
+        self.seed = seed
+        self.variant = variant if variant is not None else VARIANTS["v2.6.33"]
+        self.rng = Rng(seed, gamma_shape=p["cost_shape"])
+        self.env = KernelEnvironment(self.rng.tie_keys())
+        self.costs = Costs({key[6:]: v for key, v in p.items() if key.startswith("costs.")})
+        self.tracer = Tracer(self, full=trace)
+        self.violations = ViolationLog(self, keep=keep, stop_on=stop_on)
+        self.lockdep = Lockdep(self, enabled=p["lockdep"])
+        self.deadlock = DeadlockDetector(self)
+        self.cpus = CpuSet(self, p["cpus"], p["sched_latency_us"], p["sched_min_granularity_us"],
+                           p["wakeup_preempt_prob"])
+        self.rcu = Rcu(self, p["rcu_gp_us"])
+        self.windows = Windows()
+        self.lock_classes: dict[str, LockClass] = {}
+        self.tasks: list[Task] = []
+        self.stop = False
+        self.truncated = False
+        self.events = 0
+        self.counters: dict[str, int] = {}
+        self._observers: list[list[Any]] = []
+        self.strategy = strategy if strategy is not None else Timed()
+        self.strategy.attach(self)
+        self.step = self.strategy.step      # hot path: no indirection per call
+        self.spend = self.strategy.spend
+
+    # --- locks -----------------------------------------------------------------------------
+    def lock_class(self, name: str, kind: str) -> LockClass:
+        cls = self.lock_classes.get(name)
+        if cls is None:
+            cls = self.lock_classes[name] = LockClass(name, kind, self.params["lockstat_batch"])
+        return cls
+
+    def spinlock(self, name: str, label: str) -> SpinLock:
+        return SpinLock(self.lock_class(name, "spin"), label)
+
+    def mutex(self, name: str, label: str) -> Mutex:
+        return Mutex(self.lock_class(name, "mutex"), label)
+
+    def rwsem(self, name: str, label: str) -> RwSemaphore:
+        return RwSemaphore(self.lock_class(name, "rwsem"), label)
+
+    def page_lock(self, label: str) -> PageLock:
+        return PageLock(self.lock_class("PG_locked", "page"), label)
+
+    def lock_stat(self) -> list[dict[str, Any]]:
+        """Rows of /proc/lock_stat, most contended first (as lock_stat sorts)."""
+        rows = [s.row() for c in self.lock_classes.values() for s in c.stats() if s.acquisitions]
+        rows.sort(key=lambda r: (-r["contentions"], -r["acquisitions"], r["class"]))
+        return rows
+
+    def contention_points(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for c in self.lock_classes.values():
+            for s in c.stats():
+                if s.points:
+                    out[s.name] = {
+                        "contentions": _top(s.points), "contending": _top(s.contending)}
+        return out
+
+    # --- tasks -----------------------------------------------------------------------------
+    def spawn(self, name: str, body: Callable[..., Generator[Any, Any, Any]], *args: Any,
+              kind: str = "task", data: dict[str, Any] | None = None) -> Task:
+        task = Task(tid=len(self.tasks), name=name, kind=kind, data=data or {})
+        self.tasks.append(task)
+        task.process = self.env.process(self._task_main(task, body, args))
+        return task
+
+    def _task_main(self, task: Task, body: Callable[..., Any], args: tuple[Any, ...]
+                   ) -> Generator[Event, Any, None]:
+        ev = self.cpus.acquire(task)
+        if ev is not None:
+            yield ev
+        yield from body(self, task, *args)
+        self.lockdep.task_exit(task)
+        task.state = "dead"
+        self.cpus.release(task)
+
+    def block(self, task: Task, ev: Event) -> Generator[Event, Any, None]:
+        """Sleep until `ev` fires: the CPU goes to someone else, and is re-acquired after."""
+        if task.preempt_count:
+            self.lockdep.sleeping_while_atomic(task)
+        self.cpus.release(task)
+        task.state = "sleeping"
+        yield ev
+        wait = self.cpus.acquire(task)
+        if wait is not None:
+            yield wait
+        cs = self.costs.context_switch
+        if cs > 0:
+            yield from self.spend(task, cs * self.rng.costs.jitter())
+
+    def sleep(self, task: Task, us: float) -> Generator[Event, Any, None]:
+        """schedule_timeout / msleep: give the CPU up for `us` microseconds."""
+        yield from self.block(task, Timeout(self.env, us))
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    # --- running ---------------------------------------------------------------------------
+    def observe(self, every_events: int, fn: Callable[[], None]) -> None:
+        """Call fn every `every_events` processed events (checkers; no SimPy events, no RNG)."""
+        self._observers.append([every_events, every_events, fn])
+
+    def run(self, until: float | None = None, max_events: int | None = None) -> None:
+        env = self.env
+        queue = env._queue
+        step = env.step
+        n = self.events
+        limit = max_events if max_events else math.inf
+        observers = self._observers
+        next_obs = min((o[1] for o in observers), default=math.inf)
+        try:
+            while queue and not self.stop:
+                if until is not None and queue[0][0] > until:
+                    env._now = until
+                    break
+                if n >= limit:
+                    self.truncated = True
+                    break
+                step()
+                n += 1
+                if n >= next_obs:
+                    for o in observers:
+                        if n >= o[1]:
+                            o[1] += o[0]
+                            o[2]()
+                    next_obs = min(o[1] for o in observers)
+        finally:
+            self.events = n
+
+
+def kfunc(fn: F) -> F:
+    """Mark a function as a modelled kernel function: it shows in stacks, rings and traces.
+
+    Works on plain functions and on generator functions (steps that can wait); the wrapper
+    keeps the kernel's name, so a trace reads like the kernel source.
+    """
+    name = fn.__name__
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(k: Kernel, task: Task, *args: Any, **kw: Any) -> Any:
+            task.stack.append(name)
+            k.tracer.call(task, name)
+            try:
+                return (yield from fn(k, task, *args, **kw))
+            finally:
+                task.stack.pop()
+                k.tracer.ret(task, name)
+        return gen_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(k: Kernel, task: Task, *args: Any, **kw: Any) -> Any:
+        task.stack.append(name)
+        k.tracer.call(task, name)
+        try:
+            return fn(k, task, *args, **kw)
+        finally:
+            task.stack.pop()
+            k.tracer.ret(task, name)
+    return wrapper  # type: ignore[return-value]
+
+
+def _top(d: dict[str, int], n: int = 4) -> list[dict[str, Any]]:
+    return [{"site": s, "count": c}
+            for s, c in sorted(d.items(), key=lambda x: (-x[1], x[0]))[:n]]

@@ -1,0 +1,108 @@
+"""RCU: read-side sections and grace periods (CONFIG_TREE_RCU semantics under CONFIG_PREEMPT).
+
+rcu_read_lock disables preemption (so a reader cannot be preempted or sleep). A grace period
+that starts at time s ends only after every task that was inside a read-side section at s has
+left it, and not before s + rcu_gp_us: real grace periods wait for every CPU to pass a
+quiescent state, which takes milliseconds ("extend for multiple milliseconds", McKenney). As in
+the kernel, callbacks queued during a grace period wait for the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from simpy.events import Event, Timeout
+
+from .task import Task
+
+if TYPE_CHECKING:
+    from .engine import Kernel
+
+
+class Rcu:
+    def __init__(self, k: "Kernel", gp_us: float) -> None:
+        self.k = k
+        self.gp_us = gp_us
+        self.readers: dict[int, Task] = {}       # tid -> task inside a read-side section
+        self.gp_active = False
+        self.gp_start = 0.0
+        self.gp_min_done = False
+        self.holdouts: set[int] = set()          # readers the current grace period waits for
+        self.batch: list[Callable[[], None]] = []    # callbacks of the current grace period
+        self.pending: list[Callable[[], None]] = []  # queued for the next one
+        self.completed = 0
+        self.durations: list[float] = []
+
+    # grace-period machinery
+    def _start(self) -> None:
+        env = self.k.env
+        self.gp_active = True
+        self.gp_start = env._now
+        self.gp_min_done = False
+        self.holdouts = set(self.readers)
+        self.batch, self.pending = self.pending, []
+        t = Timeout(env, self.gp_us)
+        t.callbacks.append(self._min_elapsed)
+
+    def _min_elapsed(self, _ev: Any) -> None:
+        self.gp_min_done = True
+        if not self.holdouts:
+            self._complete()
+
+    def _quiescent(self, tid: int) -> None:
+        self.holdouts.discard(tid)
+        if not self.holdouts and self.gp_min_done:
+            self._complete()
+
+    def _complete(self) -> None:
+        self.gp_active = False
+        self.completed += 1
+        self.durations.append(self.k.env._now - self.gp_start)
+        batch, self.batch = self.batch, []
+        for cb in batch:
+            cb()
+        if self.pending:
+            self._start()
+
+    def call_rcu(self, cb: Callable[[], None]) -> None:
+        """Run cb once a full grace period has elapsed after now."""
+        self.pending.append(cb)
+        if not self.gp_active:
+            self._start()
+
+    def in_gp_holdouts(self, tid: int) -> bool:
+        return tid in self.holdouts
+
+
+def rcu_read_lock(k: "Kernel", task: Task) -> None:
+    if task.rcu_nesting == 0:
+        task.rcu_since = k.env._now
+        k.rcu.readers[task.tid] = task
+    task.rcu_nesting += 1
+    task.preempt_count += 1
+    k.tracer.mark(task, "rcu_read_lock")
+
+
+def rcu_read_unlock(k: "Kernel", task: Task) -> None:
+    if task.rcu_nesting <= 0:
+        k.lockdep.bad_unlock(task, None, "rcu_read_unlock")
+        return
+    task.rcu_nesting -= 1
+    task.preempt_count -= 1
+    if task.rcu_nesting == 0:
+        task.rcu_since = -1.0
+        del k.rcu.readers[task.tid]
+        if k.rcu.gp_active:
+            k.rcu._quiescent(task.tid)
+    k.tracer.mark(task, "rcu_read_unlock")
+
+
+def call_rcu(k: "Kernel", cb: Callable[[], None]) -> None:
+    k.rcu.call_rcu(cb)
+
+
+def synchronize_rcu(k: "Kernel", task: Task) -> Generator[Event, Any, None]:
+    ev = Event(k.env)
+    k.rcu.call_rcu(lambda: ev.succeed())
+    yield from k.block(task, ev)

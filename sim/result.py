@@ -1,0 +1,51 @@
+"""The result of one run: plain data, and the contract JSON (`run --json`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .checks import Violation
+
+
+@dataclass
+class Result:
+    workload: str
+    variant: str
+    seed: int
+    params: dict[str, Any]
+    sim_time_us: float
+    events: int
+    violations: list[Violation]
+    violation_counts: dict[str, int]
+    lock_stat: list[dict[str, Any]]
+    windows: dict[str, Any]
+    contention_points: dict[str, Any] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False
+    chrome_trace: dict[str, Any] | None = field(default=None, repr=False)  # not in to_dict
+
+    def kinds(self) -> set[str]:
+        return set(self.violation_counts)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "workload": self.workload,
+            "variant": self.variant,
+            "seed": self.seed,
+            "params": self.params,
+            "sim_time_us": round(self.sim_time_us, 3),
+            "events": self.events,
+            "violations": [v.to_dict() for v in self.violations],
+            "violation_counts": dict(sorted(self.violation_counts.items())),
+            "lock_stat": self.lock_stat,
+            "windows": self.windows,
+            "contention_points": self.contention_points,
+            "counters": dict(sorted(self.counters.items())),
+            "schedule": self.schedule,
+            "truncated": self.truncated,
+        }
+        d.update(self.extra)
+        return d

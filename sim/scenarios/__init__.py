@@ -1,0 +1,36 @@
+"""Scenarios: the models a workload file can instantiate.
+
+A scenario has a parameter schema and a `build(k, params)` that spawns its tasks on a Kernel
+and returns a Model: the run's time limit and a scenario-specific section of the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from ..params import KERNEL_PARAMS, Param, schema_dict
+from . import lock_calibration
+
+
+class Model(Protocol):
+    until_us: float | None
+
+    def extra(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    doc: str
+    params: tuple[Param, ...]
+    build: Callable[..., Model]
+
+    def schema(self) -> dict[str, Param]:
+        return schema_dict(KERNEL_PARAMS + self.params)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "lock-calibration": Scenario("lock-calibration", lock_calibration.__doc__ or "",
+                                 lock_calibration.PARAMS, lock_calibration.build),
+}

@@ -1,0 +1,33 @@
+"""Timed mode (default): costs drive time; ties are broken by the seeded RNG."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simpy.events import Timeout
+
+from ..task import Task
+from .base import Step, Strategy
+
+
+class Timed(Strategy):
+    name = "timed"
+
+    def attach(self, k: Any) -> None:
+        super().attach(k)
+        self.env = k.env
+        self.cpus = k.cpus
+        self.jitter = k.rng.costs.jitter
+
+    def spend(self, task: Task, cost: float, obj: Any = None) -> Step:
+        cpus = self.cpus
+        if cpus.runqueue and cpus.should_preempt(task):
+            yield from cpus.preempt(task)
+        if cost > 0:
+            yield Timeout(self.env, cost)
+
+    def step(self, task: Task, mean: float, obj: Any = None) -> Step:
+        if mean <= 0:
+            # Free steps are not interleaving points, except to honour a pending preemption.
+            return self.spend(task, 0.0) if self.cpus.runqueue else ()
+        return self.spend(task, mean * self.jitter(), obj)

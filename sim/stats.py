@@ -1,0 +1,190 @@
+"""lock_stat aggregation and race-window measurement.
+
+LockStat is one row of /proc/lock_stat (CONFIG_LOCK_STAT). Its definitions follow
+kernel/lockdep.c:
+- a *contention* is an acquisition that had to wait; waittime is measured from the moment it
+  found the lock held to the moment it got it, and only for contentions;
+- holdtime is measured for every acquisition, from acquisition to release;
+- a *bounce* is counted when a lock is acquired (acq-bounces) or contended (con-bounces) on a
+  different simulated CPU than the one that acquired it last (lockdep's lock->cpu test);
+- rw_semaphores keep read and write sides apart, as lock_stat prints `-R` and `-W` rows.
+All times are simulated microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+LOCK_STAT_KEYS = (
+    "class", "con-bounces", "contentions", "waittime-min", "waittime-max", "waittime-total",
+    "waittime-avg", "acq-bounces", "acquisitions", "holdtime-min", "holdtime-max",
+    "holdtime-total", "holdtime-avg",
+)
+
+
+def _r(x: float) -> float:
+    """Round to a nanosecond: enough resolution, and stable text in JSON."""
+    return round(x, 3)
+
+
+class LockStat:
+    """One lock_stat row, plus batch means of the wait (including zero waits) for CIs."""
+
+    __slots__ = ("name", "con_bounces", "contentions", "wait_min", "wait_max", "wait_total",
+                 "acq_bounces", "acquisitions", "hold_min", "hold_max", "hold_total", "holds",
+                 "points", "contending", "batch_size", "_bsum", "_bn", "batches")
+
+    def __init__(self, name: str, batch_size: int = 1000) -> None:
+        self.name = name
+        self.con_bounces = self.contentions = self.acq_bounces = self.acquisitions = 0
+        self.holds = 0
+        self.wait_min = self.hold_min = math.inf
+        self.wait_max = self.wait_total = self.hold_max = self.hold_total = 0.0
+        self.points: dict[str, int] = {}       # call sites that waited (lock_stat "contentions")
+        self.contending: dict[str, int] = {}   # where the holder took it ("contending")
+        self.batch_size = batch_size
+        self._bsum = 0.0
+        self._bn = 0
+        self.batches: list[float] = []
+
+    def contended(self, site: str, holder_site: str | None, bounce: bool) -> None:
+        self.contentions += 1
+        if bounce:
+            self.con_bounces += 1
+        self.points[site] = self.points.get(site, 0) + 1
+        if holder_site is not None:
+            self.contending[holder_site] = self.contending.get(holder_site, 0) + 1
+
+    def acquired(self, wait: float | None, bounce: bool) -> None:
+        """wait is None for an uncontended acquisition."""
+        self.acquisitions += 1
+        if bounce:
+            self.acq_bounces += 1
+        if wait is not None:
+            self.wait_total += wait
+            if wait < self.wait_min:
+                self.wait_min = wait
+            if wait > self.wait_max:
+                self.wait_max = wait
+            self._bsum += wait
+        self._bn += 1
+        if self._bn == self.batch_size:
+            self.batches.append(self._bsum / self._bn)
+            self._bsum = 0.0
+            self._bn = 0
+
+    def released(self, hold: float) -> None:
+        self.holds += 1
+        self.hold_total += hold
+        if hold < self.hold_min:
+            self.hold_min = hold
+        if hold > self.hold_max:
+            self.hold_max = hold
+
+    def mean_wait(self) -> float:
+        """Mean wait over all acquisitions (zero for uncontended ones): what queueing theory gives."""
+        return self.wait_total / self.acquisitions if self.acquisitions else 0.0
+
+    def mean_wait_ci(self, skip: int = 1, z: float = 1.96) -> tuple[float, float, int]:
+        """(mean, half-width, batches) of the all-acquisitions mean wait by batch means.
+
+        The first `skip` batches are dropped as warm-up. Half-width is nan with < 2 batches.
+        """
+        b = self.batches[skip:]
+        n = len(b)
+        if n == 0:
+            return self.mean_wait(), math.nan, 0
+        m = sum(b) / n
+        if n < 2:
+            return m, math.nan, n
+        var = sum((x - m) ** 2 for x in b) / (n - 1)
+        return m, z * math.sqrt(var / n), n
+
+    def row(self) -> dict[str, Any]:
+        c, h = self.contentions, self.holds
+        return {
+            "class": self.name,
+            "con-bounces": self.con_bounces,
+            "contentions": c,
+            "waittime-min": _r(self.wait_min) if c else 0.0,
+            "waittime-max": _r(self.wait_max),
+            "waittime-total": _r(self.wait_total),
+            "waittime-avg": _r(self.wait_total / c) if c else 0.0,
+            "acq-bounces": self.acq_bounces,
+            "acquisitions": self.acquisitions,
+            "holdtime-min": _r(self.hold_min) if h else 0.0,
+            "holdtime-max": _r(self.hold_max),
+            "holdtime-total": _r(self.hold_total),
+            "holdtime-avg": _r(self.hold_total / h) if h else 0.0,
+        }
+
+
+@dataclass
+class Window:
+    """One kind of race window: an interval in which a hazard can strike (see windows docs)."""
+
+    name: str
+    doc: str
+    count: int = 0
+    hits: int = 0
+    widths: list[float] = field(default_factory=list)
+    open: dict[Any, tuple[float, bool]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        w = sorted(self.widths)
+        out: dict[str, Any] = {"count": self.count, "hits": self.hits, "doc": self.doc}
+        if w:
+            out["width_us"] = {
+                "min": _r(w[0]), "mean": _r(sum(w) / len(w)), "p50": _r(_pct(w, 0.5)),
+                "p99": _r(_pct(w, 0.99)), "max": _r(w[-1]),
+            }
+        return out
+
+
+def _pct(sorted_vals: list[float], q: float) -> float:
+    i = min(len(sorted_vals) - 1, max(0, math.ceil(q * len(sorted_vals)) - 1))
+    return sorted_vals[i]
+
+
+class Windows:
+    """Race-window bookkeeping: open at the first unprotected moment, close at the use.
+
+    A window is *hit* when the hazard it guards against happens while it is open (e.g. the
+    anon_vma is freed between the page becoming unmapped and rmap_walk_anon locking it).
+    """
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, Window] = {}
+
+    def declare(self, name: str, doc: str) -> None:
+        self.kinds.setdefault(name, Window(name, doc))
+
+    def open(self, name: str, key: Any, now: float) -> None:
+        w = self.kinds[name]
+        w.count += 1
+        w.open[key] = (now, False)
+
+    def is_open(self, name: str, key: Any) -> bool:
+        return key in self.kinds[name].open
+
+    def hit(self, name: str, key: Any) -> None:
+        w = self.kinds[name]
+        if key in w.open:
+            t, _ = w.open[key]
+            w.open[key] = (t, True)
+
+    def close(self, name: str, key: Any, now: float) -> float | None:
+        w = self.kinds[name]
+        entry = w.open.pop(key, None)
+        if entry is None:
+            return None
+        t, hit = entry
+        w.widths.append(now - t)
+        if hit:
+            w.hits += 1
+        return now - t
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: w.summary() for name, w in self.kinds.items()}

@@ -1,0 +1,174 @@
+"""Event records: per-task rings for interleaving diagrams, and a full Chrome/Perfetto trace.
+
+Every task keeps a short ring of its recent steps (kernel function entries, lock operations,
+notable state changes), always on and cheap, so a violation can show the interleaving that led
+to it. With `full=True` the tracer also keeps Chrome trace-event JSON that ui.perfetto.dev
+opens: one process group per actor (its kernel-function slices, and async slices for each
+lock wait and hold), one track per simulated CPU showing which task ran, and a counter per
+lock class with its number of waiters.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .task import Task
+
+if TYPE_CHECKING:
+    from .engine import Kernel
+
+CPU_PID = 1_000_000          # the CPUs' process group in the trace
+COUNTER_PID = 1_000_001
+
+
+def label(obj: Any) -> str:
+    if obj is None:
+        return ""
+    lab = getattr(obj, "label", None)
+    if lab is not None:
+        cls = getattr(obj, "cls", None)
+        return f"{cls.name} {lab}" if cls is not None else str(lab)
+    return str(obj)
+
+
+def entry_text(op: str, obj: Any) -> str:
+    return f"{op}({label(obj)})" if obj is not None else op
+
+
+class Tracer:
+    def __init__(self, k: "Kernel", full: bool = False, limit: int = 2_000_000) -> None:
+        self.k = k
+        self.full = full
+        self.limit = limit
+        self.events: list[dict[str, Any]] = []
+        self.truncated = False
+        self._async_id = 0
+        self._waiting: dict[str, int] = {}
+        self._seq = itertools.count()   # global order of ring entries, for diagrams
+
+    # --- always-on ring ------------------------------------------------------------------------
+    def mark(self, task: Task, op: str, obj: Any = None) -> None:
+        task.ring.append((next(self._seq), self.k.env._now, len(task.stack), op, obj))
+        if self.full:
+            self._emit({"ph": "i", "s": "t", "name": entry_text(op, obj), "pid": task.tid,
+                        "tid": task.tid, "ts": self.k.env._now})
+
+    def call(self, task: Task, name: str) -> None:
+        task.ring.append((next(self._seq), self.k.env._now, len(task.stack) - 1, name, None))
+        if self.full:
+            self._emit({"ph": "B", "name": name, "pid": task.tid, "tid": task.tid,
+                        "ts": self.k.env._now})
+
+    def ret(self, task: Task, name: str) -> None:
+        if self.full:
+            self._emit({"ph": "E", "name": name, "pid": task.tid, "tid": task.tid,
+                        "ts": self.k.env._now})
+
+    # --- locks -------------------------------------------------------------------------------
+    def wait_begin(self, task: Task, lock: Any) -> None:
+        task.ring.append((next(self._seq), self.k.env._now, len(task.stack), "wait", lock))
+        if self.full:
+            n = self._waiting.get(lock.cls.name, 0) + 1
+            self._waiting[lock.cls.name] = n
+            self._counter(lock.cls.name, n)
+
+    def lock_waited(self, task: Task, lock: Any, t0: float, t1: float) -> None:
+        if self.full:
+            n = self._waiting.get(lock.cls.name, 1) - 1
+            self._waiting[lock.cls.name] = n
+            self._counter(lock.cls.name, n)
+            self._async(task, f"wait {lock.cls.name}", "lock-wait", t0, t1,
+                        {"instance": lock.label})
+
+    def lock_held(self, task: Task, lock: Any, t0: float, t1: float, op: str) -> None:
+        if self.full:
+            self._async(task, f"hold {lock.cls.name}", "lock-hold", t0, t1,
+                        {"instance": lock.label, "released_by": op})
+
+    def cpu_run(self, cpu: int, task: Task, t0: float, t1: float) -> None:
+        if self.full and t1 > t0:
+            self._emit({"ph": "X", "name": task.name, "pid": CPU_PID, "tid": cpu, "ts": t0,
+                        "dur": t1 - t0})
+
+    # --- output ------------------------------------------------------------------------------
+    def _emit(self, ev: dict[str, Any]) -> None:
+        if len(self.events) < self.limit:
+            self.events.append(ev)
+        else:
+            self.truncated = True
+
+    def _counter(self, cls: str, n: int) -> None:
+        self._emit({"ph": "C", "name": f"waiters {cls}", "pid": COUNTER_PID, "tid": 0,
+                    "ts": self.k.env._now, "args": {"waiters": n}})
+
+    def _async(self, task: Task, name: str, cat: str, t0: float, t1: float,
+               args: dict[str, Any]) -> None:
+        self._async_id += 1
+        common = {"name": name, "cat": cat, "pid": task.tid, "tid": task.tid,
+                  "id": self._async_id}
+        self._emit({**common, "ph": "b", "ts": t0, "args": args})
+        self._emit({**common, "ph": "e", "ts": t1})
+
+    def chrome_trace(self, tasks: Sequence[Task], ncpus: int) -> dict[str, Any]:
+        meta: list[dict[str, Any]] = []
+        for t in tasks:
+            meta.append({"ph": "M", "name": "process_name", "pid": t.tid,
+                         "args": {"name": t.name}})
+            meta.append({"ph": "M", "name": "thread_name", "pid": t.tid, "tid": t.tid,
+                         "args": {"name": t.name}})
+        meta.append({"ph": "M", "name": "process_name", "pid": CPU_PID, "args": {"name": "CPUs"}})
+        for c in range(ncpus):
+            meta.append({"ph": "M", "name": "thread_name", "pid": CPU_PID, "tid": c,
+                         "args": {"name": f"CPU {c}"}})
+        meta.append({"ph": "M", "name": "process_name", "pid": COUNTER_PID,
+                     "args": {"name": "lock waiters"}})
+        # Close function slices still open at the end so every B has its E.
+        end = self.k.env._now
+        closers = [{"ph": "E", "name": name, "pid": t.tid, "tid": t.tid, "ts": end}
+                   for t in tasks for name in reversed(t.stack)] if self.full else []
+        return {"traceEvents": meta + self.events + closers, "displayTimeUnit": "ns",
+                "otherData": {"clock": "simulated microseconds", "truncated": self.truncated}}
+
+    def write_chrome_trace(self, path: str, tasks: Sequence[Task], ncpus: int) -> None:
+        with open(path, "w") as f:
+            json.dump(self.chrome_trace(tasks, ncpus), f)
+
+    # --- interleaving diagram ----------------------------------------------------------------
+    def diagram(self, actors: list[Task], since: float | None = None,
+                mark: tuple[Task, str] | None = None, width: int = 44,
+                max_rows: int = 48) -> str:
+        """The actors' recent steps side by side, one column each, in time order.
+
+        The way kernel commit messages draw races. `mark` adds a final, flagged step.
+        """
+        rows: list[tuple[int, float, int, str]] = []
+        for col, t in enumerate(actors):
+            ring = list(t.ring)
+            if since is not None:
+                ring = [e for e in ring if e[1] >= since]
+            else:
+                ring = ring[-16:]
+            for seq, ts, depth, op, obj in ring:
+                rows.append((seq, ts, col, " " * depth + entry_text(op, obj)))
+        rows.sort()
+        if mark is not None and mark[0] in actors:
+            rows.append((1 << 62, self.k.env._now, actors.index(mark[0]),
+                         " " * len(mark[0].stack) + mark[1] + "   <== BUG"))
+        if len(rows) > max_rows:
+            head = max_rows // 4
+            rows = rows[:head] + [(-1, -1.0, -1, "")] + rows[-(max_rows - head - 1):]
+        w = width
+        header = f"{'time_us':>12} | " + " | ".join(f"{t.name[:w]:<{w}}" for t in actors)
+        lines = [header, "-" * len(header)]
+        for _, ts, col, text in rows:
+            if col < 0:
+                lines.append(f"{'...':>12} | " + " | ".join(f"{'...':<{w}}" for _ in actors))
+                continue
+            cells = [" " * w] * len(actors)
+            txt = text if len(text) <= w else text[: w - 1] + "~"
+            cells[col] = f"{txt:<{w}}"
+            lines.append(f"{ts:12.3f} | " + " | ".join(cells))
+        return "\n".join(line.rstrip() for line in lines)

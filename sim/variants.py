@@ -1,0 +1,91 @@
+"""Kernel variants: the kernel as merged in 2.6.33, the states around it, and the later fix.
+
+A variant is data: each field names one behaviour that differs, read at exactly one place in
+the mm model. Names are contract (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    doc: str
+    surfaces: str
+    # ksm.c / migrate.c, "ksm: memory hotremove migration only" (62b61f611eb): NUMA paths skip
+    # PageKsm and unmap_and_move refuses KSM pages unless offlining.
+    ksm_migration_hotremove_only: bool = True
+    # migrate.c remove_migration_ptes: "rmap_walk" (this commit) or "anon_or_file" (before it:
+    # remove_anon_migration_ptes via page_anon_vma, which is NULL for a KSM page).
+    remove_migration_ptes: str = "rmap_walk"
+    # ksm.c rmap_walk_ksm: the passes it makes (search_new_forks = 0, then 1).
+    rmap_walk_ksm_passes: tuple[int, ...] = (0, 1)
+    # migrate.c migrate_page_copy calls ksm_migrate_page (stable_node->kpfn = new pfn).
+    ksm_migrate_page: bool = True
+    # rmap.c rmap_walk_anon: False = page_anon_vma + spin_lock (2.6.33); True = through
+    # page_lock_anon_vma, whose page_mapped test fails once every pte is a migration entry.
+    rmap_walk_anon_page_lock_anon_vma: bool = False
+    # migrate.c unmap_and_move: how the anon_vma is kept usable until remove_migration_ptes:
+    # "rcu" (2.6.33: rcu_read_lock only), "none" (no rcu_read_lock at all), "refcount"
+    # (2.6.35: skip unmapped anon pages, and hold anon_vma->external_refcount).
+    migrate_anon_vma_pin: str = "rcu"
+
+    def describe(self) -> dict[str, Any]:
+        out = {"name": self.name, "doc": self.doc, "surfaces": self.surfaces}
+        base = VARIANTS["v2.6.33"]
+        out["changes"] = {f.name: getattr(self, f.name) for f in fields(self)
+                          if f.name not in ("name", "doc", "surfaces")
+                          and getattr(self, f.name) != getattr(base, f.name)}
+        return out
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("v2.6.33",
+            "the kernel as merged: rmap_walk_{anon,file,ksm} for remove_migration_ptes "
+            "(e9995ef978a), rcu_read_lock in unmap_and_move, KSM pages migrated only by "
+            "hot-remove (62b61f611eb)",
+            "anon_vma_stale under hot-remove + exit; nothing under NUMA migration"),
+    Variant("ksm-lru-no-walk",
+            "KSM pages on the LRU and migratable by any path (\"ksm: let shared pages be "
+            "swappable\"), but remove_migration_ptes still split anon/file: the state "
+            "e9995ef978a fixes",
+            "migration_pte_leak on KSM pages",
+            ksm_migration_hotremove_only=False, remove_migration_ptes="anon_or_file"),
+    Variant("no-new-forks-pass",
+            "rmap_walk_ksm without its search_new_forks pass: children forked after the merge "
+            "have the KSM pte but no rmap_item",
+            "migration_pte_leak in children forked after the merge",
+            rmap_walk_ksm_passes=(0,)),
+    Variant("no-ksm-migrate-page",
+            "migrate_page_copy without ksm_migrate_page: the stable_node keeps the old pfn",
+            "stale_stable_node",
+            ksm_migrate_page=False),
+    Variant("walk-with-page-lock-anon-vma",
+            "rmap_walk_anon goes through page_lock_anon_vma, whose page_mapped() test fails "
+            "once every pte is a migration entry (why the commit avoids it)",
+            "migration_pte_leak",
+            rmap_walk_anon_page_lock_anon_vma=True),
+    Variant("no-rcu",
+            "unmap_and_move without rcu_read_lock (before dc386d4d1e9 / 989f89c57e6): nothing "
+            "keeps the anon_vma's slab page typed until remove_migration_ptes",
+            "anon_vma_use_after_free",
+            migrate_anon_vma_pin="none"),
+    Variant("anon-vma-refcount",
+            "the 2.6.35 fix (3f6c82728f4, 7f60c214fd3, 67b9509b2c6): unmap_and_move skips "
+            "unmapped anon pages and holds anon_vma->external_refcount until the ptes are "
+            "restored; anon_vma_unlink will not free it meanwhile",
+            "nothing",
+            migrate_anon_vma_pin="refcount"),
+)}
+
+
+def get(name: str) -> Variant:
+    v = VARIANTS.get(name)
+    if v is None:
+        raise InputError(f"unknown variant '{name}'; valid: " + ", ".join(VARIANTS))
+    return v

@@ -1,0 +1,30 @@
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sim.engine import Kernel  # noqa: E402
+from sim.params import KERNEL_PARAMS  # noqa: E402
+
+
+def make_kernel(seed: int = 0, **over: Any) -> Kernel:
+    """A kernel with free lock ops, no wake-up latency and no wake-up preemption, so unit
+    tests can pin exact times; keyword names use __ for dots (costs__lock_op)."""
+    p = {prm.name: prm.default for prm in KERNEL_PARAMS}
+    p.update({"costs.lock_op": 0.0, "costs.context_switch": 0.0, "wakeup_preempt_prob": 0.0})
+    p.update({k.replace("__", "."): v for k, v in over.items()})
+    return Kernel(p, seed=seed)
+
+
+@pytest.fixture
+def kernel():
+    return make_kernel
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
