@@ -106,7 +106,9 @@ class CpuSet:
     def preempt(self, task: Task) -> Generator[Event, None, None]:
         """Give the CPU to the head of the runqueue and queue behind it."""
         self.preemptions += 1
+        self.k.tracer.mark(task, "preempted")
         self.release(task)
         ev = self.acquire(task, wakeup=False)
         if ev is not None:
             yield ev
+        self.k.tracer.mark(task, f"runs again (CPU {task.cpu})")

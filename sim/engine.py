@@ -74,6 +74,7 @@ class Kernel:
         self.truncated = False
         self.events = 0
         self.counters: dict[str, int] = {}
+        self.machine: Any = None            # the scenario's world (sim.objects.Machine)
         self._observers: list[list[Any]] = []
         self.strategy = strategy if strategy is not None else Timed()
         self.strategy.attach(self)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 LOCK_STAT_KEYS = (
     "class", "con-bounces", "contentions", "waittime-min", "waittime-max", "waittime-total",
@@ -130,17 +130,23 @@ class Window:
     count: int = 0
     hits: int = 0
     widths: list[float] = field(default_factory=list)
-    open: dict[Any, tuple[float, bool]] = field(default_factory=dict)
+    hit_widths: list[float] = field(default_factory=list)
+    open: dict[Any, list[Any]] = field(default_factory=dict)    # key -> [t0, hit, obj]
 
     def summary(self) -> dict[str, Any]:
-        w = sorted(self.widths)
-        out: dict[str, Any] = {"count": self.count, "hits": self.hits, "doc": self.doc}
-        if w:
-            out["width_us"] = {
-                "min": _r(w[0]), "mean": _r(sum(w) / len(w)), "p50": _r(_pct(w, 0.5)),
-                "p99": _r(_pct(w, 0.99)), "max": _r(w[-1]),
-            }
+        out: dict[str, Any] = {"count": self.count, "closed": len(self.widths),
+                               "hits": self.hits, "doc": self.doc}
+        if self.widths:
+            out["width_us"] = _dist(self.widths)
+        if self.hit_widths:
+            out["hit_width_us"] = _dist(self.hit_widths)
         return out
+
+
+def _dist(values: list[float]) -> dict[str, float]:
+    w = sorted(values)
+    return {"min": _r(w[0]), "mean": _r(sum(w) / len(w)), "p50": _r(_pct(w, 0.5)),
+            "p99": _r(_pct(w, 0.99)), "max": _r(w[-1])}
 
 
 def _pct(sorted_vals: list[float], q: float) -> float:
@@ -152,7 +158,8 @@ class Windows:
     """Race-window bookkeeping: open at the first unprotected moment, close at the use.
 
     A window is *hit* when the hazard it guards against happens while it is open (e.g. the
-    anon_vma is freed between the page becoming unmapped and rmap_walk_anon locking it).
+    anon_vma is freed between the migration's last proof that it is live and rmap_walk_anon
+    locking it). Keys identify the actor (one open window per actor and kind).
     """
 
     def __init__(self) -> None:
@@ -161,30 +168,40 @@ class Windows:
     def declare(self, name: str, doc: str) -> None:
         self.kinds.setdefault(name, Window(name, doc))
 
-    def open(self, name: str, key: Any, now: float) -> None:
-        w = self.kinds[name]
+    def open(self, name: str, key: Any, now: float, obj: Any = None) -> None:
+        w = self.kinds.get(name)
+        if w is None:
+            return
         w.count += 1
-        w.open[key] = (now, False)
+        w.open[key] = [now, False, obj]
 
-    def is_open(self, name: str, key: Any) -> bool:
-        return key in self.kinds[name].open
-
-    def hit(self, name: str, key: Any) -> None:
-        w = self.kinds[name]
-        if key in w.open:
-            t, _ = w.open[key]
-            w.open[key] = (t, True)
+    def hit_where(self, name: str, pred: Callable[[Any], bool]) -> None:
+        w = self.kinds.get(name)
+        if w is None:
+            return
+        for entry in w.open.values():
+            if not entry[1] and pred(entry[2]):
+                entry[1] = True
 
     def close(self, name: str, key: Any, now: float) -> float | None:
-        w = self.kinds[name]
+        w = self.kinds.get(name)
+        if w is None:
+            return None
         entry = w.open.pop(key, None)
         if entry is None:
             return None
-        t, hit = entry
+        t, hit, _ = entry
         w.widths.append(now - t)
         if hit:
             w.hits += 1
+            w.hit_widths.append(now - t)
         return now - t
+
+    def discard(self, name: str, key: Any) -> None:
+        """Forget an open window that ended without reaching its use (not a width sample)."""
+        w = self.kinds.get(name)
+        if w is not None:
+            w.open.pop(key, None)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: w.summary() for name, w in self.kinds.items()}

@@ -138,8 +138,8 @@ class Tracer:
 
     # --- interleaving diagram ----------------------------------------------------------------
     def diagram(self, actors: list[Task], since: float | None = None,
-                mark: tuple[Task, str] | None = None, width: int = 44,
-                max_rows: int = 48) -> str:
+                mark: tuple[Task, str] | None = None, width: int = 50,
+                max_rows: int = 80) -> str:
         """The actors' recent steps side by side, one column each, in time order.
 
         The way kernel commit messages draw races. `mark` adds a final, flagged step.

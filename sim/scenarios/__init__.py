@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from ..params import KERNEL_PARAMS, Param, schema_dict
-from . import lock_calibration
+from . import lock_calibration, mm
 
 
 class Model(Protocol):
@@ -33,4 +33,5 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "lock-calibration": Scenario("lock-calibration", lock_calibration.__doc__ or "",
                                  lock_calibration.PARAMS, lock_calibration.build),
+    "mm": Scenario("mm", mm.__doc__ or "", mm.PARAMS, mm.build),
 }

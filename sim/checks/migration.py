@@ -1,0 +1,58 @@
+"""Migration oracles: leftover migration entries, and KSM stable_node consistency."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..objects import MIGRATION, Page, PageKsm, page_stable_node
+from ..task import Task
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+
+def _describe(page: Page) -> str:
+    return "ksm" if PageKsm(page) else "anon" if page.mapping is not None else "unmapped"
+
+
+def check_migration_ptes(k: "Kernel", task: Task, page: Page, newpage: Page, rc: int) -> None:
+    """After unmap_and_move: no pte may still hold a migration entry for the old page
+    (a task faulting on it would BUG in migration_entry_to_page, or hang)."""
+    if page.mig_entries <= 0:
+        return
+    detail: dict[str, Any] = {"page": page.label, "newpage": newpage.label, "rc": rc,
+                              "entries_left": page.mig_entries,
+                              "newpage_kind": _describe(newpage)}
+    actors = [task]
+    if k.violations.counts.get("migration_pte_leak", 0) < k.violations.keep:
+        left = []
+        for mm in k.machine.mms:
+            for vpn, pte in mm.ptes.items():
+                if pte[0] == MIGRATION and pte[1] is page:
+                    left.append({"mm": mm.name, "vpn": vpn, "write": pte[2]})
+                    owner = mm.owner.task if mm.owner is not None else None
+                    if owner is not None and owner not in actors:
+                        actors.append(owner)
+        detail["left_in"] = left
+    k.violations.report("migration_pte_leak", actors, detail,
+                        key=("leak", page.pfn, k.env._now), since=task.data.get("op_start"),
+                        mark=(task, f"unmap_and_move done: {page.mig_entries} migration "
+                                    f"entries for {page.label} left"))
+
+
+def check_stable_node(k: "Kernel", task: Task | None, page: Page) -> bool:
+    """A KSM page's stable_node must be live and its kpfn must point back at the page."""
+    node = page_stable_node(page)
+    if node is None:
+        return True
+    if not node.freed and node.kpfn == page.pfn:
+        return True
+    k.violations.report(
+        "stale_stable_node", [task] if task is not None else [],
+        {"page": page.label, "stable_node": node.label, "kpfn": node.kpfn,
+         "node_freed": node.freed,
+         "problem": "stable_node freed under its KSM page" if node.freed else
+                    f"kpfn {node.kpfn} does not point at pfn {page.pfn}"},
+        history=list(node.history), key=("stable", node.nid, page.pfn),
+        since=task.data.get("op_start") if task is not None else None)
+    return False

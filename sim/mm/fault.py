@@ -1,0 +1,35 @@
+"""arch/x86/mm/fault.c: do_page_fault takes mmap_sem for read around handle_mm_fault."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from ..engine import kfunc
+from ..locks import down_read, up_read
+from ..objects import Mm
+from ..task import Task
+from .memory import handle_mm_fault
+from .mmap import find_vma
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+VM_FAULT_SIGSEGV = 2
+
+
+@kfunc
+def do_page_fault(k: "Kernel", task: Task, mm: Mm, vpn: int, write: bool
+                  ) -> Generator[Any, Any, int]:
+    yield from k.step(task, k.costs.fault_entry)
+    yield from down_read(k, task, mm.mmap_sem)
+    vma = find_vma(mm, vpn)
+    if vma is None:
+        up_read(k, task, mm.mmap_sem)
+        return VM_FAULT_SIGSEGV
+    try:
+        ret = yield from handle_mm_fault(k, task, mm, vma, vpn, write)
+    finally:
+        if task in mm.mmap_sem.readers:
+            up_read(k, task, mm.mmap_sem)
+    return ret

@@ -1,0 +1,287 @@
+"""mm/memory.c: page faults, zapping (exit/munmap) and copying (fork) page tables.
+
+Simplifications: a first-touch read fault allocates a page like a write fault (the zero page
+is not modelled); no swap, so the only non-present ptes are migration entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from ..engine import kfunc
+from ..locks import lock_page, spin_lock, spin_unlock, trylock_page, unlock_page
+from ..objects import (Mm, Page, PageAnon, PageKsm, Vma, page_mapcount)
+from ..task import Task
+from .migrate import migration_entry_wait
+from .page_alloc import alloc_page, get_page, put_page
+from .pgtable import (is_migration_entry, make_migration_entry, mk_pte, pte_clear, pte_lockptr,
+                      pte_present, set_pte_at)
+from .rmap import (anon_vma_prepare, page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
+                   page_remove_rmap)
+from .tlb import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+Gen = Generator[Any, Any, Any]
+
+VM_FAULT_OOM = 1
+ZAP_BLOCK_PAGES = 8          # ZAP_BLOCK_SIZE with CONFIG_PREEMPT: 8 pages of zap work
+COPY_PROGRESS_BREAK = 32     # copy_pte_range checks for a lock break every 32 progress units
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+@kfunc
+def do_anonymous_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
+    yield from anon_vma_prepare(k, task, vma)
+    yield from k.step(task, k.costs.page_alloc)
+    page = alloc_page(k, task)
+    if page is None:
+        return VM_FAULT_OOM
+    page.content = k.machine.new_content(mm, vpn)
+    ptl = pte_lockptr(k, mm, vpn)
+    yield from spin_lock(k, task, ptl)
+    yield from k.step(task, k.costs.pte_op, ptl)
+    if vpn in mm.ptes:
+        spin_unlock(k, task, ptl)
+        put_page(k, task, page)
+        return 0
+    page_add_new_anon_rmap(page, vma, vpn)
+    set_pte_at(mm, vpn, mk_pte(page, True))
+    spin_unlock(k, task, ptl)
+    return 0
+
+
+@kfunc
+def do_linear_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
+    """__do_fault for a read fault on a private file mapping: map the page-cache page."""
+    mapping = vma.file
+    assert mapping is not None
+    index = vma.pgoff + (vpn - vma.start)
+    page = mapping.pages.get(index)
+    if page is None or page.free:
+        yield from k.step(task, k.costs.page_alloc)
+        page = alloc_page(k, task)
+        if page is None:
+            return VM_FAULT_OOM
+        page.content = k.machine.file_content(mapping, index)
+        page.index = index
+        yield from spin_lock(k, task, mapping.tree_lock)       # add_to_page_cache_lru
+        page.mapping = mapping
+        mapping.pages[index] = page
+        get_page(page)                                           # the page cache's reference
+        spin_unlock(k, task, mapping.tree_lock)
+        page.lru = True
+        put_page(k, task, page)                                  # alloc ref -> cache ref only
+    get_page(page)
+    ptl = pte_lockptr(k, mm, vpn)
+    yield from spin_lock(k, task, ptl)
+    yield from k.step(task, k.costs.pte_op, ptl)
+    if vpn in mm.ptes:
+        spin_unlock(k, task, ptl)
+        put_page(k, task, page)
+        return 0
+    page_add_file_rmap(page)
+    set_pte_at(mm, vpn, mk_pte(page, False))
+    spin_unlock(k, task, ptl)
+    return 0
+
+
+@kfunc
+def do_wp_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
+    """Write to a write-protected present pte: reuse an exclusively mapped anon page, else
+    break COW into a new copy (always for KSM pages)."""
+    ptl = pte_lockptr(k, mm, vpn)
+    yield from spin_lock(k, task, ptl)
+    yield from k.step(task, k.costs.pte_op, ptl)
+    orig = mm.ptes.get(vpn)
+    if not pte_present(orig) or orig[2]:
+        spin_unlock(k, task, ptl)
+        return 0
+    old: Page = orig[1]
+    if PageAnon(old) and not PageKsm(old):
+        if not trylock_page(k, task, old):
+            get_page(old)
+            spin_unlock(k, task, ptl)
+            yield from lock_page(k, task, old)
+            yield from spin_lock(k, task, ptl)
+            if mm.ptes.get(vpn) != orig:
+                unlock_page(k, task, old)
+                put_page(k, task, old)
+                spin_unlock(k, task, ptl)
+                return 0
+            put_page(k, task, old)
+        reuse = page_mapcount(old) <= 1                 # reuse_swap_page
+        unlock_page(k, task, old)
+        if reuse:
+            set_pte_at(mm, vpn, mk_pte(old, True))
+            spin_unlock(k, task, ptl)
+            return 0
+    get_page(old)
+    spin_unlock(k, task, ptl)
+    yield from anon_vma_prepare(k, task, vma)
+    yield from k.step(task, k.costs.page_alloc)
+    new = alloc_page(k, task)
+    if new is None:
+        put_page(k, task, old)
+        return VM_FAULT_OOM
+    yield from k.step(task, k.costs.page_copy, new)            # cow_user_page
+    new.content = old.content
+    yield from spin_lock(k, task, ptl)
+    yield from k.step(task, k.costs.pte_op, ptl)
+    if mm.ptes.get(vpn) == orig:
+        page_add_new_anon_rmap(new, vma, vpn)
+        set_pte_at(mm, vpn, mk_pte(new, True))
+        page_remove_rmap(old)
+        put_page(k, task, old)                                 # the pte's reference
+        new = None
+    spin_unlock(k, task, ptl)
+    if new is not None:
+        put_page(k, task, new)
+    put_page(k, task, old)
+    return 0
+
+
+@kfunc
+def do_swap_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
+    """Only migration entries are non-present here: wait for the migration, then retry."""
+    pte = mm.ptes.get(vpn)
+    if is_migration_entry(pte):
+        yield from migration_entry_wait(k, task, mm, vpn)
+    return 0
+
+
+@kfunc
+def handle_mm_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int, write: bool) -> Gen:
+    pte = mm.ptes.get(vpn)                                     # unlocked peek, as the kernel
+    if pte is None:
+        if vma.file is not None:
+            return (yield from do_linear_fault(k, task, mm, vma, vpn))
+        return (yield from do_anonymous_page(k, task, mm, vma, vpn))
+    if is_migration_entry(pte):
+        return (yield from do_swap_page(k, task, mm, vma, vpn))
+    if write and not pte[2]:
+        return (yield from do_wp_page(k, task, mm, vma, vpn))
+    ptl = pte_lockptr(k, mm, vpn)                              # spurious: just mark young
+    yield from spin_lock(k, task, ptl)
+    yield from k.step(task, k.costs.pte_op, ptl)
+    spin_unlock(k, task, ptl)
+    return 0
+
+
+# --- unmapping ------------------------------------------------------------------------------
+
+@kfunc
+def zap_pte_range(k: "Kernel", task: Task, tlb: MmuGather, vma: Vma, vpns: list[int]) -> Gen:
+    """Clear a run of ptes under their pte lock. Present: page_remove_rmap and into the
+    mmu_gather. Migration entries: free_swap_and_cache returns 1 for them, the pte is just
+    cleared, the migrating page untouched, and nobody waits for the migration."""
+    mm = vma.mm
+    ptl = pte_lockptr(k, mm, vpns[0])
+    yield from spin_lock(k, task, ptl)
+    for vpn in vpns:
+        yield from k.step(task, k.costs.pte_op, ptl)
+        pte = pte_clear(mm, vpn)
+        if pte_present(pte):
+            page_remove_rmap(pte[1])
+            tlb_remove_page(k, task, tlb, pte[1])
+        elif is_migration_entry(pte):
+            k.tracer.mark(task, "zap migration entry", f"{mm.name}:{vpn} -> {pte[1].label}")
+    spin_unlock(k, task, ptl)
+
+
+@kfunc
+def unmap_vmas(k: "Kernel", task: Task, tlb: MmuGather, vmas: list[Vma]) -> Gen:
+    """Zap in blocks of ZAP_BLOCK_PAGES present ptes; between blocks, tlb_finish_mmu,
+    cond_resched (a preemption point) and tlb_gather_mmu again."""
+    for vma in vmas:
+        mm = vma.mm
+        todo = sorted(v for v in mm.ptes if vma.start <= v < vma.end)
+        i = 0
+        while i < len(todo):
+            block = [todo[i]]
+            table = todo[i] // 512
+            work = 1
+            i += 1
+            while i < len(todo) and todo[i] // 512 == table and work < ZAP_BLOCK_PAGES:
+                block.append(todo[i])
+                work += 1
+                i += 1
+            yield from zap_pte_range(k, task, tlb, vma, block)
+            if i < len(todo):
+                tlb_finish_mmu(k, task, tlb)
+                yield from k.step(task, 0.0)                   # cond_resched
+                tlb.mm = mm
+                task.preempt_count += 1                        # tlb_gather_mmu again
+
+
+# --- fork ------------------------------------------------------------------------------------
+
+@kfunc
+def copy_one_pte(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma, vpn: int) -> Gen:
+    pte = src.ptes.get(vpn)
+    if pte is None:
+        return
+    yield from k.step(task, k.costs.pte_op)
+    cow = vma.file is None
+    if is_migration_entry(pte):
+        # swap_duplicate() is 0 for a migration entry; a write entry in a COW mapping is made
+        # read in the parent too; the child gets the same entry, with no ref and no mapcount.
+        if pte[2] and cow:
+            pte = make_migration_entry(pte[1], False)
+            set_pte_at(src, vpn, pte)
+        set_pte_at(dst, vpn, pte)
+        k.tracer.mark(task, "copy migration entry", f"{dst.name}:{vpn} -> {pte[1].label}")
+        return
+    page = pte[1]
+    if cow and pte[2]:
+        pte = mk_pte(page, False)
+        set_pte_at(src, vpn, pte)                              # ptep_set_wrprotect
+    get_page(page)
+    page_dup_rmap(page)
+    set_pte_at(dst, vpn, pte)
+
+
+@kfunc
+def copy_pte_range(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma,
+                   vpns: list[int]) -> Gen:
+    """dst pte lock, then src pte lock nested; lock break every 32 progress units when
+    someone waits on either lock or a reschedule is due."""
+    i = 0
+    while i < len(vpns):
+        dst_ptl = pte_lockptr(k, dst, vpns[i])
+        src_ptl = pte_lockptr(k, src, vpns[i])
+        yield from spin_lock(k, task, dst_ptl)
+        yield from spin_lock(k, task, src_ptl, subclass=1)     # SINGLE_DEPTH_NESTING
+        progress = 0
+        while i < len(vpns):
+            if progress >= COPY_PROGRESS_BREAK:
+                progress = 0
+                if task.need_resched or src_ptl.waiters or dst_ptl.waiters:
+                    break
+            yield from copy_one_pte(k, task, dst, src, vma, vpns[i])
+            progress += 8
+            i += 1
+        spin_unlock(k, task, src_ptl)
+        spin_unlock(k, task, dst_ptl)
+        yield from k.step(task, 0.0)                           # cond_resched
+
+
+@kfunc
+def copy_page_range(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma) -> Gen:
+    if vma.anon_vma is None and vma.file is None:
+        return 0
+    vpns = sorted(v for v in src.ptes if vma.start <= v < vma.end)
+    by_table: dict[int, list[int]] = {}
+    for v in vpns:
+        by_table.setdefault(v // 512, []).append(v)
+    for table in sorted(by_table):
+        yield from copy_pte_range(k, task, dst, src, vma, by_table[table])
+    return 0
+
+
+__all__ = ["handle_mm_fault", "do_anonymous_page", "do_wp_page", "do_linear_fault",
+           "do_swap_page", "zap_pte_range", "unmap_vmas", "copy_page_range", "copy_pte_range",
+           "copy_one_pte", "tlb_gather_mmu", "tlb_finish_mmu"]

@@ -1,0 +1,322 @@
+"""mm/migrate.c (2.6.33): migrate_pages, unmap_and_move, move_to_new_page,
+remove_migration_ptes (via rmap_walk since this commit), migration_entry_wait.
+
+Lock order: old page lock -> newpage lock (trylock) -> mapping->tree_lock / anon_vma->lock
+-> pte lock. Migration entries hold no _mapcount and no _count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from ..checks.kasan import check_anon_vma
+from ..checks.migration import check_migration_ptes, check_stable_node
+from ..engine import kfunc
+from ..locks import lock_page, spin_lock, spin_unlock, trylock_page, unlock_page, wait_on_page_locked
+from ..objects import (AddressSpace, Page, PageAnon, PageKsm, Vma, page_anon_vma,
+                       page_mapped, page_mapping)
+from ..rcu import rcu_read_lock, rcu_read_unlock
+from ..task import Task
+from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops
+from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
+from .pgtable import is_migration_entry, mk_pte, pte_lockptr, set_pte_at
+from .rmap import (anon_vma_free, anon_vma_lock, anon_vma_unlock, page_add_anon_rmap,
+                   page_add_file_rmap, rmap_walk, try_to_unmap, vma_address)
+from .vmscan import putback_lru_page
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+Gen = Generator[Any, Any, Any]
+NewPage = Callable[["Kernel", Task, Page, int], Page | None]
+
+MIGRATE_PASSES = 10
+
+
+def new_page_any(k: "Kernel", task: Task, page: Page, private: int) -> Page | None:
+    """hotremove_migrate_alloc / new_node_page: any allocatable page (isolated blocks are
+    excluded by the allocator, MIGRATE_ISOLATE)."""
+    return alloc_page(k, task)
+
+
+# --- remove_migration_ptes ------------------------------------------------------------------
+
+@kfunc
+def remove_migration_pte(k: "Kernel", task: Task, new: Page, vma: Vma, addr: int,
+                         old: Page) -> Gen:
+    mm = vma.mm
+    if not is_migration_entry(mm.ptes.get(addr)):      # unlocked peek
+        return SWAP_AGAIN
+    ptl = pte_lockptr(k, mm, addr)
+    yield from spin_lock(k, task, ptl)
+    yield from k.step(task, k.costs.pte_op, ptl)
+    pte = mm.ptes.get(addr)
+    if is_migration_entry(pte) and pte[1] is old:
+        get_page(new)
+        set_pte_at(mm, addr, mk_pte(new, pte[2]))
+        if PageAnon(new):
+            page_add_anon_rmap(new, vma, addr)
+        else:
+            page_add_file_rmap(new)
+        k.tracer.mark(task, "restore pte", f"{mm.name}:{addr} -> {new.label}")
+    spin_unlock(k, task, ptl)
+    return SWAP_AGAIN
+
+
+@kfunc
+def remove_anon_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) -> Gen:
+    """Before this commit: "We hold the mmap_sem lock. So no need to call
+    page_lock_anon_vma." page_anon_vma() is NULL for a KSM page, so its ptes stay."""
+    ptr = page_anon_vma(new)
+    if ptr is None:
+        return
+    yield from anon_vma_lock(k, task, ptr, "remove_anon_migration_ptes", new)
+    for vma in list(ptr.av.head):
+        yield from k.step(task, k.costs.vma_visit, vma)
+        addr = vma_address(new, vma)
+        if addr is not None:
+            yield from remove_migration_pte(k, task, new, vma, addr, old)
+    anon_vma_unlock(k, task, ptr, "remove_anon_migration_ptes", new)
+
+
+@kfunc
+def remove_file_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) -> Gen:
+    mapping = page_mapping(new)
+    if mapping is None:
+        return
+    yield from spin_lock(k, task, mapping.i_mmap_lock)
+    for vma in list(mapping.i_mmap):
+        yield from k.step(task, k.costs.vma_visit, vma)
+        addr = vma_address(new, vma)
+        if addr is not None:
+            yield from remove_migration_pte(k, task, new, vma, addr, old)
+    spin_unlock(k, task, mapping.i_mmap_lock)
+
+
+@kfunc
+def remove_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) -> Gen:
+    if k.variant.remove_migration_ptes == "rmap_walk":
+        yield from rmap_walk(k, task, new, remove_migration_pte, old)
+    elif PageAnon(new):
+        yield from remove_anon_migration_ptes(k, task, old, new)
+    else:
+        yield from remove_file_migration_ptes(k, task, old, new)
+
+
+# --- moving the page --------------------------------------------------------------------------
+
+@kfunc
+def migrate_page_move_mapping(k: "Kernel", task: Task, mapping: AddressSpace | None,
+                              newpage: Page, page: Page) -> Gen:
+    if mapping is None:
+        # anonymous page without swapcache: only our isolation reference may remain
+        return 0 if page.count == 1 else EAGAIN
+    yield from spin_lock(k, task, mapping.tree_lock)
+    yield from k.step(task, k.costs.pte_op, mapping.tree_lock)
+    expected = 2                                    # page cache + our isolation reference
+    if page.count != expected or mapping.pages.get(page.index) is not page:
+        spin_unlock(k, task, mapping.tree_lock)
+        return EAGAIN
+    # page_freeze_refs .. radix_tree_replace_slot .. page_unfreeze_refs, all under tree_lock
+    get_page(newpage)
+    mapping.pages[page.index] = newpage
+    page.count = expected - 1
+    spin_unlock(k, task, mapping.tree_lock)
+    return 0
+
+
+@kfunc
+def migrate_page_copy(k: "Kernel", task: Task, newpage: Page, page: Page) -> Gen:
+    from .ksm import ksm_migrate_page
+    yield from k.step(task, k.costs.page_copy, newpage)      # copy_highpage
+    newpage.content = page.content
+    if k.variant.ksm_migrate_page:
+        ksm_migrate_page(k, task, newpage, page)
+    page.mapping = None
+
+
+@kfunc
+def migrate_page(k: "Kernel", task: Task, mapping: AddressSpace | None, newpage: Page,
+                 page: Page) -> Gen:
+    rc = yield from migrate_page_move_mapping(k, task, mapping, newpage, page)
+    if rc:
+        return rc
+    yield from migrate_page_copy(k, task, newpage, page)
+    return 0
+
+
+@kfunc
+def move_to_new_page(k: "Kernel", task: Task, newpage: Page, page: Page) -> Gen:
+    if not trylock_page(k, task, newpage):
+        k.violations.report("invariant", [task], {"what": "BUG: newpage already locked",
+                                                  "page": newpage.label})
+        return EAGAIN
+    newpage.index = page.index
+    newpage.mapping = page.mapping                  # anon_vma+1 (maybe stale) or stable_node+3
+    rc = yield from migrate_page(k, task, page_mapping(page), newpage, page)
+    if rc == 0:
+        yield from remove_migration_ptes(k, task, page, newpage)
+    else:
+        newpage.mapping = None
+    unlock_page(k, task, newpage)
+    return rc
+
+
+# --- the anon_vma protection strategies of the variants ----------------------------------
+
+def get_anon_vma(k: "Kernel", task: Task, page: Page) -> Any:
+    """2.6.35 (anon-vma-refcount): pin the anon_vma of a mapped page."""
+    ptr = page_anon_vma(page)
+    if ptr is None:
+        return None
+    check_anon_vma(k, task, ptr, "atomic_inc(external_refcount)", "unmap_and_move", page)
+    ptr.av.external_refcount += 1
+    return ptr
+
+
+@kfunc
+def drop_anon_vma(k: "Kernel", task: Task, ptr: Any) -> Gen:
+    """2.6.35: atomic_dec_and_lock(&anon_vma->external_refcount, &anon_vma->lock)."""
+    av = ptr.av
+    av.external_refcount -= 1
+    if av.external_refcount:
+        return
+    yield from anon_vma_lock(k, task, ptr, "drop_anon_vma")
+    empty = not av.head and av.ksm_refcount == 0
+    anon_vma_unlock(k, task, ptr, "drop_anon_vma")
+    if empty:
+        anon_vma_free(k, task, ptr)
+
+
+# --- unmap_and_move / migrate_pages -----------------------------------------------------------
+
+@kfunc
+def unmap_and_move(k: "Kernel", task: Task, get_new_page: NewPage, private: int, page: Page,
+                   force: bool, offlining: bool, pagelist: list[Page]) -> Gen:
+    pin = k.variant.migrate_anon_vma_pin
+    task.data["op_start"] = k.env._now
+    task.data["migrating"] = page.label
+    newpage = get_new_page(k, task, page, private)
+    if newpage is None:
+        return ENOMEM
+    yield from k.step(task, k.costs.page_alloc, newpage)
+    rc = 0
+    rcu_locked = False
+    pinned = None
+    if page.count == 1:
+        # "page was freed from under us. So we are done."
+        yield from putback_lru_page(k, task, newpage)
+        return rc
+    if PageAnon(page) and not PageKsm(page):
+        # From here the migration holds page->mapping's anon_vma pointer and nothing proves
+        # that anon_vma live until (2.6.33) the rmap_walk_anon in remove_migration_ptes.
+        k.windows.open("migration_anon_vma", task.tid, k.env._now, page_anon_vma(page))
+    rc = EAGAIN
+    if not trylock_page(k, task, page):
+        if not force:
+            k.windows.discard("migration_anon_vma", task.tid)
+            yield from putback_lru_page(k, task, newpage)
+            return rc
+        yield from lock_page(k, task, page)
+    if (PageKsm(page) and not offlining and k.variant.ksm_migration_hotremove_only):
+        # only memory hotremove, holding ksm_thread_mutex, may migrate KSM pages
+        rc = EBUSY
+    else:
+        yield from k.step(task, k.costs.syscall, page)     # mem_cgroup_prepare_migration
+        skip = False
+        if PageAnon(page) and pin != "none":
+            rcu_read_lock(k, task)
+            rcu_locked = True
+            if pin == "refcount" and not PageKsm(page):
+                if not page_mapped(page):
+                    skip = True                 # 2.6.35: do not migrate unmapped anon pages
+                else:
+                    pinned = get_anon_vma(k, task, page)
+        if not skip:
+            if page.mapping is not None:
+                yield from try_to_unmap(k, task, page, TTU_MIGRATION)
+            if not page_mapped(page):
+                rc = yield from move_to_new_page(k, task, newpage, page)
+            if rc:
+                yield from remove_migration_ptes(k, task, page, page)
+        if pinned is not None:
+            yield from drop_anon_vma(k, task, pinned)
+        if rcu_locked:
+            rcu_read_unlock(k, task)
+    unlock_page(k, task, page)
+    k.windows.discard("migration_anon_vma", task.tid)
+    check_migration_ptes(k, task, page, newpage, rc)
+    if rc == 0 and PageKsm(newpage):
+        check_stable_node(k, task, newpage)
+    if rc != EAGAIN:
+        if page in pagelist:
+            pagelist.remove(page)
+        yield from putback_lru_page(k, task, page)
+    # a migrated newpage goes on the LRU; an unused one is freed
+    yield from putback_lru_page(k, task, newpage)
+    task.data["op_start"] = None
+    k.count("migrations" if rc == 0 else f"migration rc {rc}")
+    return rc
+
+
+@kfunc
+def migrate_pages(k: "Kernel", task: Task, pagelist: list[Page], get_new_page: NewPage,
+                  private: int, offlining: bool) -> Gen:
+    """Up to 10 passes; from the third on, wait for page locks (force). Returns the number of
+    pages not migrated, or -ENOMEM. Leftovers go back on the LRU."""
+    nr_failed = 0
+    retry = 1
+    rc = 0
+    for npass in range(MIGRATE_PASSES):
+        if not retry:
+            break
+        retry = 0
+        for page in list(pagelist):
+            yield from k.step(task, 0.0)                         # cond_resched
+            r = yield from unmap_and_move(k, task, get_new_page, private, page, npass > 2,
+                                          offlining, pagelist)
+            if r == ENOMEM:
+                rc = ENOMEM
+                break
+            if r == EAGAIN:
+                retry += 1
+            elif r != 0:
+                nr_failed += 1
+        if rc:
+            break
+    for page in list(pagelist):
+        pagelist.remove(page)
+        yield from putback_lru_page(k, task, page)
+    return rc if rc else nr_failed + retry
+
+
+@kfunc
+def migrate_prep(k: "Kernel", task: Task) -> Gen:
+    """lru_add_drain_all: ~72 us on a 16-core machine (35282a2de4e)."""
+    yield from k.spend(task, k.costs.migrate_prep)
+
+
+# --- faulting on a migration entry ------------------------------------------------------------
+
+@kfunc
+def migration_entry_wait(k: "Kernel", task: Task, mm: Any, vpn: int) -> Gen:
+    ptl = pte_lockptr(k, mm, vpn)
+    yield from spin_lock(k, task, ptl)
+    yield from k.step(task, k.costs.pte_op, ptl)
+    pte = mm.ptes.get(vpn)
+    if not is_migration_entry(pte):
+        spin_unlock(k, task, ptl)
+        return
+    page: Page = pte[1]
+    if page.lock.owner is None:
+        # migration_entry_to_page: BUG_ON(!PageLocked(p)): a leftover migration entry
+        spin_unlock(k, task, ptl)
+        k.count("BUG in migration_entry_to_page")
+        raise Oops(f"kernel BUG: migration entry for unlocked {page.label} at {mm.name}:{vpn}")
+    if not get_page_unless_zero(page):
+        spin_unlock(k, task, ptl)
+        return
+    spin_unlock(k, task, ptl)
+    yield from wait_on_page_locked(k, task, page)
+    put_page(k, task, page)

@@ -1,0 +1,77 @@
+"""mm/page_alloc.c and the page reference helpers of include/linux/mm.h.
+
+Simplified buddy allocator: each memory block keeps a LIFO list of free pfns; allocation keeps
+taking from one block while it has free pages (pages of one process cluster, as pcp batches
+from the buddy lists do), then moves to the online block with the most free pages. Pages in
+isolated (being offlined) or offline blocks are never handed out (MIGRATE_ISOLATE).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..objects import Machine, Page
+from ..task import Task
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+
+def alloc_page(k: "Kernel", task: Task) -> Page | None:
+    m: Machine = k.machine
+    blk = m.blocks[m.alloc_block]
+    if blk.state != "online" or not blk.free:
+        best = None
+        for b in m.blocks:
+            if b.state == "online" and b.free and (best is None or len(b.free) > len(best.free)):
+                best = b
+        if best is None:
+            k.count("alloc_page failed")
+            return None
+        m.alloc_block = best.bid
+        blk = best
+    page = m.pages[blk.free.pop()]
+    page.free = False
+    page.count = 1
+    page.mapcount = -1
+    page.mapping = None
+    page.content = 0
+    page.lru = False
+    return page
+
+
+def get_page(page: Page) -> None:
+    page.count += 1
+
+
+def get_page_unless_zero(page: Page) -> bool:
+    if page.count == 0:
+        return False
+    page.count += 1
+    return True
+
+
+def put_page(k: "Kernel", task: Task | None, page: Page) -> None:
+    page.count -= 1
+    if page.count == 0:
+        __free_page(k, task, page)
+    elif page.count < 0:
+        k.violations.report("invariant", [task] if task else [],
+                            {"what": "page refcount below zero", "page": page.label},
+                            key=("negative count", page.pfn))
+
+
+def __free_page(k: "Kernel", task: Task | None, page: Page) -> None:
+    """free_hot_cold_page: off the LRU (without zone->lru_lock in this model), mapping of an
+    anon page cleared, back on its block's free list."""
+    m: Machine = k.machine
+    if page.mapcount >= 0:
+        k.violations.report("invariant", [task] if task else [],
+                            {"what": "freeing a page that is still mapped", "page": page.label,
+                             "mapcount": page.mapcount + 1},
+                            key=("free mapped", page.pfn))
+    page.lru = False
+    page.mapping = None
+    page.free = True
+    page.isolated_by = ""
+    m.blocks[page.block].free.append(page.pfn)

@@ -1,0 +1,331 @@
+"""mm/rmap.c (2.6.33): anon_vma life cycle, page_lock_anon_vma, rmap_walk, try_to_unmap.
+
+Lock order (the comment at the head of mm/rmap.c; sim/lockorder.py):
+mmap_sem -> page lock -> i_mmap_lock -> anon_vma->lock -> pte lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from ..checks.kasan import check_anon_vma
+from ..engine import kfunc
+from ..locks import spin_lock, spin_unlock
+from ..objects import (AnonVmaPtr, Page, PageAnon, PageKsm, Vma, history, page_anon_vma,
+                       page_mapped, page_mapping)
+from ..rcu import rcu_read_lock, rcu_read_unlock
+from ..task import Task
+from . import SWAP_AGAIN, SWAP_SUCCESS, TTU_MIGRATION
+from .page_alloc import put_page
+from .pgtable import make_migration_entry, pte_lockptr, pte_present, set_pte_at
+from .slab import kmem_cache_alloc, kmem_cache_free
+from .vmscan import lru_cache_add
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+Gen = Generator[Any, Any, Any]
+RmapOne = Callable[..., Gen]
+
+
+# --- anon_vma life cycle -------------------------------------------------------------------
+
+def anon_vma_alloc(k: "Kernel", task: Task, owner: str) -> AnonVmaPtr:
+    av = kmem_cache_alloc(k, task)
+    av.owner = owner
+    av.head = []
+    history(av, k, task, "alloc", gen=av.gen, owner=owner)
+    return AnonVmaPtr(av, av.gen)
+
+
+def anon_vma_free(k: "Kernel", task: Task, ptr: AnonVmaPtr) -> None:
+    av = ptr.av
+    if not ptr.valid():
+        check_anon_vma(k, task, ptr, "kmem_cache_free", task.where())
+        return
+    history(av, k, task, "free", gen=av.gen, owner=av.owner)
+    k.tracer.mark(task, "anon_vma_free", av)
+    k.windows.hit_where("migration_anon_vma",
+                        lambda p: p is not None and p.av is av and p.gen == ptr.gen)
+    kmem_cache_free(k, task, av)
+
+
+def anon_vma_lock(k: "Kernel", task: Task, ptr: AnonVmaPtr, via: str,
+                  page: Page | None = None) -> Gen:
+    """spin_lock(&anon_vma->lock) through a pointer that may be stale: checked before the
+    spin and again once the lock is ours (it can be freed while we spin)."""
+    check_anon_vma(k, task, ptr, "spin_lock", via, page)
+    yield from spin_lock(k, task, ptr.av.lock)
+    check_anon_vma(k, task, ptr, "spin_lock", via, page)
+
+
+def anon_vma_unlock(k: "Kernel", task: Task, ptr: AnonVmaPtr, via: str,
+                    page: Page | None = None) -> None:
+    check_anon_vma(k, task, ptr, "spin_unlock", via, page)
+    spin_unlock(k, task, ptr.av.lock)
+
+
+@kfunc
+def anon_vma_prepare(k: "Kernel", task: Task, vma: Vma) -> Gen:
+    """Give the vma an anon_vma on its first anonymous fault (find_mergeable_anon_vma, which
+    can share a neighbour's, is not modelled: every vma gets its own or its parent's)."""
+    if vma.anon_vma is not None:
+        return 0
+    mm = vma.mm
+    yield from k.step(task, k.costs.anon_vma_alloc)
+    ptr = anon_vma_alloc(k, task, mm.name)
+    allocated: AnonVmaPtr | None = ptr
+    yield from anon_vma_lock(k, task, ptr, "anon_vma_prepare")
+    yield from spin_lock(k, task, mm.page_table_lock)     # against other threads
+    if vma.anon_vma is None:
+        vma.anon_vma = ptr
+        ptr.av.head.append(vma)
+        vma.linked = True
+        allocated = None
+    spin_unlock(k, task, mm.page_table_lock)
+    anon_vma_unlock(k, task, ptr, "anon_vma_prepare")
+    if allocated is not None:
+        anon_vma_free(k, task, allocated)
+    return 0
+
+
+@kfunc
+def anon_vma_link(k: "Kernel", task: Task, vma: Vma) -> Gen:
+    """fork: the child vma goes at the tail of the shared anon_vma's list, before any pte is
+    copied, so a walker that holds the lock cannot miss a migration entry copied to it."""
+    ptr = vma.anon_vma
+    if ptr is None:
+        return
+    yield from anon_vma_lock(k, task, ptr, "anon_vma_link")
+    yield from k.step(task, k.costs.pte_op)
+    ptr.av.head.append(vma)
+    vma.linked = True
+    anon_vma_unlock(k, task, ptr, "anon_vma_link")
+
+
+@kfunc
+def anon_vma_unlink(k: "Kernel", task: Task, vma: Vma) -> Gen:
+    ptr = vma.anon_vma
+    if ptr is None:
+        return
+    av = ptr.av
+    yield from anon_vma_lock(k, task, ptr, "anon_vma_unlink")
+    yield from k.step(task, k.costs.pte_op)
+    if vma in av.head:
+        av.head.remove(vma)
+    vma.linked = False
+    # garbage collect the anon_vma if it is empty (2.6.35's external_refcount stays 0 unless
+    # the anon-vma-refcount variant's migration holds it)
+    empty = not av.head and av.ksm_refcount == 0 and av.external_refcount == 0
+    anon_vma_unlock(k, task, ptr, "anon_vma_unlink")
+    if empty:
+        anon_vma_free(k, task, ptr)
+
+
+# --- page_lock_anon_vma ---------------------------------------------------------------------
+
+@kfunc
+def page_lock_anon_vma(k: "Kernel", task: Task, page: Page) -> Gen:
+    """rcu_read_lock; the mapping tag must be exactly ANON and the page mapped; then lock.
+
+    Returns the anon_vma holding its lock and RCU, or None (having dropped RCU)."""
+    rcu_read_lock(k, task)
+    yield from k.step(task, k.costs.pte_op, page)
+    ptr = page_anon_vma(page)
+    if ptr is None or not page_mapped(page):
+        rcu_read_unlock(k, task)
+        return None
+    yield from anon_vma_lock(k, task, ptr, "page_lock_anon_vma", page)
+    return ptr
+
+
+def page_unlock_anon_vma(k: "Kernel", task: Task, ptr: AnonVmaPtr) -> None:
+    anon_vma_unlock(k, task, ptr, "page_unlock_anon_vma")
+    rcu_read_unlock(k, task)
+
+
+# --- rmap counts ------------------------------------------------------------------------------
+
+def vma_address(page: Page, vma: Vma) -> int | None:
+    """None stands for -EFAULT: the page's index falls outside this vma."""
+    address = vma.start + (page.index - vma.pgoff)
+    return address if vma.start <= address < vma.end else None
+
+
+def page_add_new_anon_rmap(page: Page, vma: Vma, vpn: int) -> None:
+    page.mapcount = 0
+    page.mapping = vma.anon_vma
+    page.index = vpn
+    lru_cache_add(page)
+
+
+def page_add_anon_rmap(page: Page, vma: Vma, vpn: int) -> None:
+    page.mapcount += 1
+    if PageKsm(page):
+        return
+    if page.mapcount == 0:            # first mapping: __page_set_anon_rmap
+        page.mapping = vma.anon_vma
+        page.index = vpn
+
+
+def page_add_file_rmap(page: Page) -> None:
+    page.mapcount += 1
+
+
+def page_dup_rmap(page: Page) -> None:
+    page.mapcount += 1
+
+
+def page_remove_rmap(page: Page) -> None:
+    """The last unmap leaves page->mapping set: "only reliable while mapped"."""
+    page.mapcount -= 1
+
+
+# --- try_to_unmap -----------------------------------------------------------------------------
+
+@kfunc
+def page_check_address(k: "Kernel", task: Task, page: Page, mm: Any, vpn: int) -> Gen:
+    """Take the pte lock if the pte at vpn maps page; True (lock held) or False."""
+    ptl = pte_lockptr(k, mm, vpn)
+    yield from spin_lock(k, task, ptl)
+    yield from k.step(task, k.costs.pte_op, ptl)
+    pte = mm.ptes.get(vpn)
+    if pte_present(pte) and pte[1] is page:
+        return True
+    spin_unlock(k, task, ptl)
+    return False
+
+
+@kfunc
+def try_to_unmap_one(k: "Kernel", task: Task, page: Page, vma: Vma, vpn: int,
+                     flags: int) -> Gen:
+    mm = vma.mm
+    if not (yield from page_check_address(k, task, page, mm, vpn)):
+        return SWAP_AGAIN
+    yield from k.step(task, k.costs.tlb_flush, page)       # ptep_clear_flush
+    write = mm.ptes[vpn][2]
+    if flags & TTU_MIGRATION:
+        set_pte_at(mm, vpn, make_migration_entry(page, write))
+        k.tracer.mark(task, "set migration entry", f"{mm.name}:{vpn} -> {page.label}")
+    page_remove_rmap(page)
+    put_page(k, task, page)                                # page_cache_release
+    spin_unlock(k, task, pte_lockptr(k, mm, vpn))
+    return SWAP_AGAIN
+
+
+@kfunc
+def try_to_unmap_anon(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
+    ptr = yield from page_lock_anon_vma(k, task, page)
+    if ptr is None:
+        return SWAP_AGAIN
+    ret = SWAP_AGAIN
+    for vma in list(ptr.av.head):
+        yield from k.step(task, k.costs.vma_visit, vma)
+        address = vma_address(page, vma)
+        if address is None:
+            continue
+        ret = yield from try_to_unmap_one(k, task, page, vma, address, flags)
+        if ret != SWAP_AGAIN or not page_mapped(page):
+            break
+    page_unlock_anon_vma(k, task, ptr)
+    return ret
+
+
+@kfunc
+def try_to_unmap_file(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
+    mapping = page_mapping(page)
+    assert mapping is not None
+    ret = SWAP_AGAIN
+    yield from spin_lock(k, task, mapping.i_mmap_lock)
+    for vma in list(mapping.i_mmap):
+        yield from k.step(task, k.costs.vma_visit, vma)
+        address = vma_address(page, vma)
+        if address is None:
+            continue
+        ret = yield from try_to_unmap_one(k, task, page, vma, address, flags)
+        if ret != SWAP_AGAIN or not page_mapped(page):
+            break
+    spin_unlock(k, task, mapping.i_mmap_lock)
+    return ret
+
+
+@kfunc
+def try_to_unmap(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
+    from .ksm import try_to_unmap_ksm
+    if PageKsm(page):
+        ret = yield from try_to_unmap_ksm(k, task, page, flags)
+    elif PageAnon(page):
+        ret = yield from try_to_unmap_anon(k, task, page, flags)
+    else:
+        ret = yield from try_to_unmap_file(k, task, page, flags)
+    if not page_mapped(page):
+        ret = SWAP_SUCCESS
+    return ret
+
+
+# --- rmap_walk (this commit) ----------------------------------------------------------------
+
+@kfunc
+def rmap_walk_anon(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
+    """No page_lock_anon_vma (its page_mapped test fails once every pte is a migration
+    entry) and no RCU of its own: "risky", relying on callers' mmap_sem, which hot-remove
+    does not hold. Variant walk-with-page-lock-anon-vma goes through page_lock_anon_vma."""
+    k.windows.close("migration_anon_vma", task.tid, k.env._now)
+    if k.variant.rmap_walk_anon_page_lock_anon_vma:
+        ptr = yield from page_lock_anon_vma(k, task, page)
+        if ptr is None:
+            return SWAP_AGAIN
+    else:
+        ptr = page_anon_vma(page)
+        if ptr is None:
+            return SWAP_AGAIN
+        yield from anon_vma_lock(k, task, ptr, "rmap_walk_anon", page)
+    ret = SWAP_AGAIN
+    for vma in list(ptr.av.head):
+        yield from k.step(task, k.costs.vma_visit, vma)
+        address = vma_address(page, vma)
+        if address is None:
+            continue
+        ret = yield from rmap_one(k, task, page, vma, address, arg)
+        if ret != SWAP_AGAIN:
+            break
+    if k.variant.rmap_walk_anon_page_lock_anon_vma:
+        page_unlock_anon_vma(k, task, ptr)
+    else:
+        anon_vma_unlock(k, task, ptr, "rmap_walk_anon", page)
+    return ret
+
+
+@kfunc
+def rmap_walk_file(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
+    mapping = page_mapping(page)
+    if mapping is None:
+        return SWAP_AGAIN
+    ret = SWAP_AGAIN
+    yield from spin_lock(k, task, mapping.i_mmap_lock)
+    for vma in list(mapping.i_mmap):
+        yield from k.step(task, k.costs.vma_visit, vma)
+        address = vma_address(page, vma)
+        if address is None:
+            continue
+        ret = yield from rmap_one(k, task, page, vma, address, arg)
+        if ret != SWAP_AGAIN:
+            break
+    spin_unlock(k, task, mapping.i_mmap_lock)
+    return ret
+
+
+@kfunc
+def rmap_walk(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
+    """Needs the page locked: dispatch on the mapping's tag."""
+    from .ksm import rmap_walk_ksm
+    if page.lock.owner is not task:
+        k.violations.report("invariant", [task], {"what": "rmap_walk on an unlocked page",
+                                                  "page": page.label},
+                            key=("rmap_walk unlocked", task.tid))
+    if PageKsm(page):
+        return (yield from rmap_walk_ksm(k, task, page, rmap_one, arg))
+    if PageAnon(page):
+        return (yield from rmap_walk_anon(k, task, page, rmap_one, arg))
+    return (yield from rmap_walk_file(k, task, page, rmap_one, arg))

@@ -1,0 +1,74 @@
+"""mm/slub.c, for the one cache the model needs: "anon_vma", SLAB_DESTROY_BY_RCU, with a ctor.
+
+- Each slab page holds `per_slab` objects, constructed (ctor: lock initialised, empty list,
+  zero refcounts) when the page is created, never again.
+- Each CPU allocates from its current slab page; a freed object goes back on its page's LIFO
+  freelist, so the next allocation there reuses it at once ("a freed object can be reused at
+  once by another anon_vma_prepare").
+- A slab page whose objects are all free, and which is no CPU's current slab, leaves the cache
+  at once (SLUB's min_partial taken as 0) and returns to the page allocator only after an RCU
+  grace period (rcu_free_slab via call_rcu). From then on, touching one of its objects is a true
+  use-after-free.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..objects import AnonVma, Machine, SlabPage, history
+from ..task import Task
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+
+def _new_slab(k: "Kernel", m: Machine) -> SlabPage:
+    slab = SlabPage(len(m.slab_pages))
+    m.slab_pages.append(slab)
+    for _ in range(m.per_slab):
+        oid = len(m.anon_vmas)
+        av = AnonVma(oid, slab, k.spinlock("&anon_vma->lock", f"anon_vma#{oid}"))  # the ctor
+        m.anon_vmas.append(av)
+        slab.objects.append(av)
+    slab.freelist = slab.objects[::-1]
+    k.count("anon_vma slab pages allocated")
+    return slab
+
+
+def _cpu(task: Task) -> int:
+    return task.cpu if task.cpu is not None else max(task.last_cpu, 0)
+
+
+def kmem_cache_alloc(k: "Kernel", task: Task) -> AnonVma:
+    m: Machine = k.machine
+    cpu = _cpu(task)
+    slab = m.cpu_slab.get(cpu)
+    if slab is None or not slab.freelist:
+        slab = next((s for s in m.slab_pages if not s.discarded and s.freelist
+                     and s not in m.cpu_slab.values()), None)
+        if slab is None:
+            slab = _new_slab(k, m)
+        m.cpu_slab[cpu] = slab
+    av = slab.freelist.pop()
+    av.live = True
+    av.gen += 1
+    return av
+
+
+def kmem_cache_free(k: "Kernel", task: Task, av: AnonVma) -> None:
+    m: Machine = k.machine
+    av.live = False
+    slab = av.slab
+    slab.freelist.append(av)
+    if len(slab.freelist) == len(slab.objects) and slab not in m.cpu_slab.values():
+        slab.discarded = True
+        k.count("anon_vma slab pages discarded")
+
+        def rcu_free_slab() -> None:
+            slab.released = True
+            slab.released_at = k.env._now
+            for o in slab.objects:
+                history(o, k, None, "slab page released to the page allocator",
+                        slab=slab.sid)
+
+        k.rcu.call_rcu(rcu_free_slab)

@@ -1,0 +1,49 @@
+"""include/asm-generic/tlb.h: the mmu_gather that batches pages freed by unmapping.
+
+tlb_gather_mmu takes a per-CPU structure with get_cpu_var (preemption off) until
+tlb_finish_mmu; the batched pages keep their reference until the batch is flushed
+(FREE_PTE_NR on SMP, or tlb_finish_mmu), so a zapped page's count drops a little later than
+its mapcount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..objects import Mm, Page
+from ..task import Task
+from .page_alloc import put_page
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+FREE_PTE_NR = 506
+
+
+@dataclass(eq=False)
+class MmuGather:
+    mm: Mm
+    pages: list[Page] = field(default_factory=list)
+
+
+def tlb_gather_mmu(k: "Kernel", task: Task, mm: Mm) -> MmuGather:
+    task.preempt_count += 1
+    return MmuGather(mm)
+
+
+def tlb_flush_mmu(k: "Kernel", task: Task, tlb: MmuGather) -> None:
+    pages, tlb.pages = tlb.pages, []
+    for page in pages:
+        put_page(k, task, page)
+
+
+def tlb_remove_page(k: "Kernel", task: Task, tlb: MmuGather, page: Page) -> None:
+    tlb.pages.append(page)
+    if len(tlb.pages) >= FREE_PTE_NR:
+        tlb_flush_mmu(k, task, tlb)
+
+
+def tlb_finish_mmu(k: "Kernel", task: Task, tlb: MmuGather) -> None:
+    tlb_flush_mmu(k, task, tlb)
+    task.preempt_count -= 1

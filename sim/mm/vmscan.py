@@ -1,0 +1,49 @@
+"""mm/vmscan.c: taking pages off the LRU for migration, and putting them back."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from ..engine import kfunc
+from ..locks import spin_lock, spin_unlock
+from ..objects import Machine, Page
+from ..task import Task
+from . import EBUSY
+from .page_alloc import get_page, put_page
+
+if TYPE_CHECKING:
+    from ..engine import Kernel
+
+
+@kfunc
+def isolate_lru_page(k: "Kernel", task: Task, page: Page) -> Generator[Any, Any, int]:
+    """Clear PG_lru under zone->lru_lock and take a reference; -EBUSY if not on the LRU."""
+    m: Machine = k.machine
+    yield from spin_lock(k, task, m.lru_lock)
+    yield from k.step(task, k.costs.lru_op, page)
+    ret = EBUSY
+    if page.lru and page.count > 0:
+        page.lru = False
+        get_page(page)
+        page.isolated_by = task.name
+        ret = 0
+    spin_unlock(k, task, m.lru_lock)
+    return ret
+
+
+@kfunc
+def putback_lru_page(k: "Kernel", task: Task, page: Page) -> Generator[Any, Any, None]:
+    """Back on the LRU, then drop the isolation reference (a migrated old page is freed)."""
+    m: Machine = k.machine
+    yield from spin_lock(k, task, m.lru_lock)
+    yield from k.step(task, k.costs.lru_op, page)
+    page.lru = True
+    page.isolated_by = ""
+    spin_unlock(k, task, m.lru_lock)
+    put_page(k, task, page)
+
+
+def lru_cache_add(page: Page) -> None:
+    """New pages go straight onto the LRU (the per-CPU pagevec is not modelled)."""
+    page.lru = True

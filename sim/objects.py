@@ -1,0 +1,290 @@
+"""Kernel state as plain data: page, anon_vma (+ its slab), vma, mm, ptes, KSM nodes and items.
+
+Behaviour lives in sim/mm/, in functions named like the kernel's. These classes only hold
+fields, and a few predicates that are macros in the kernel (PageAnon, page_mapped, ...).
+
+Addresses are virtual page numbers (vpn). An anonymous vma has vm_pgoff == vm_start, so an
+anon page's index is the vpn it was first mapped at and vma_address() is the identity within
+the vma: the same as the kernel's arithmetic with PAGE_SHIFT divided out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .locks import PageLock, RwSemaphore, SpinLock
+
+VM_MERGEABLE = 0x1
+VM_SHARED = 0x2          # (no shared anon in the workloads: every anon vma is a COW mapping)
+
+PTES_PER_TABLE = 512     # one page-table page (and one split pte lock) covers 512 ptes
+
+# A pte is a tuple: (PRESENT, page, write) or (MIGRATION, old_page, write).
+PRESENT = 0
+MIGRATION = 1
+
+
+class AnonVma:
+    """struct anon_vma (2.6.33): one slab object of the SLAB_DESTROY_BY_RCU "anon_vma" cache.
+
+    The object outlives its allocations: the ctor (lock init, empty list, zero refcounts) runs
+    once when its slab page is created, not on each allocation, so a freed and reused
+    anon_vma keeps a valid spinlock. `gen` counts allocations of this memory: a pointer
+    remembers the gen it was taken at (AnonVmaPtr), which is how the oracle tells a stale
+    pointer from a live one, as tag-based KASAN does.
+    """
+
+    __slots__ = ("oid", "label", "slab", "lock", "head", "ksm_refcount", "external_refcount",
+                 "gen", "live", "owner", "history")
+
+    def __init__(self, oid: int, slab: "SlabPage", lock: SpinLock) -> None:
+        self.oid = oid
+        self.label = f"anon_vma#{oid}"
+        self.slab = slab
+        self.lock = lock
+        self.head: list[Vma] = []
+        self.ksm_refcount = 0
+        self.external_refcount = 0     # 2.6.35 (anon-vma-refcount variant)
+        self.gen = 0
+        self.live = False
+        self.owner = ""                # the process that allocated the current incarnation
+        self.history: list[dict[str, Any]] = []
+
+
+class AnonVmaPtr:
+    """A pointer to an anon_vma, with the allocation generation it was taken at."""
+
+    __slots__ = ("av", "gen")
+
+    def __init__(self, av: AnonVma, gen: int) -> None:
+        self.av = av
+        self.gen = gen
+
+    @property
+    def label(self) -> str:
+        return self.av.label
+
+    def valid(self) -> bool:
+        return self.av.live and self.av.gen == self.gen
+
+
+class SlabPage:
+    __slots__ = ("sid", "objects", "freelist", "discarded", "released", "released_at")
+
+    def __init__(self, sid: int) -> None:
+        self.sid = sid
+        self.objects: list[AnonVma] = []
+        self.freelist: list[AnonVma] = []      # LIFO, like SLUB's page->freelist
+        self.discarded = False     # left the cache (empty); memory waits for a grace period
+        self.released = False      # back in the page allocator: touching it is use-after-free
+        self.released_at = -1.0
+
+
+class AddressSpace:
+    """struct address_space of a file: i_mmap (vmas mapping it), page cache, its locks."""
+
+    __slots__ = ("name", "label", "i_mmap", "i_mmap_lock", "tree_lock", "pages")
+
+    def __init__(self, name: str, i_mmap_lock: SpinLock, tree_lock: SpinLock) -> None:
+        self.name = name
+        self.label = name
+        self.i_mmap: list[Vma] = []
+        self.i_mmap_lock = i_mmap_lock
+        self.tree_lock = tree_lock
+        self.pages: dict[int, Page] = {}   # index -> page (the radix tree)
+
+
+class StableNode:
+    """KSM stable_node: hlist of rmap_items, kpfn of the KSM page (no page reference)."""
+
+    __slots__ = ("nid", "label", "hlist", "kpfn", "content", "freed", "history")
+
+    def __init__(self, nid: int, kpfn: int, content: int) -> None:
+        self.nid = nid
+        self.label = f"stable_node#{nid}"
+        self.hlist: list[RmapItem] = []
+        self.kpfn = kpfn
+        self.content = content
+        self.freed = False
+        self.history: list[dict[str, Any]] = []
+
+
+class Page:
+    """struct page. `mapping` is None, an AnonVmaPtr (PAGE_MAPPING_ANON), a StableNode
+    (PAGE_MAPPING_ANON|PAGE_MAPPING_KSM) or an AddressSpace (file)."""
+
+    __slots__ = ("pfn", "label", "block", "lock", "lru", "count", "mapcount", "mapping", "index",
+                 "content", "free", "swapcache", "writeback", "mig_entries", "isolated_by")
+
+    def __init__(self, pfn: int, block: int, lock: PageLock) -> None:
+        self.pfn = pfn
+        self.label = f"pfn {pfn}"
+        self.block = block
+        self.lock = lock
+        self.lru = False
+        self.count = 0
+        self.mapcount = -1
+        self.mapping: Any = None
+        self.index = 0
+        self.content = 0
+        self.free = True
+        self.swapcache = False
+        self.writeback = False
+        self.mig_entries = 0       # shadow (not kernel state): migration ptes naming this page
+        self.isolated_by = ""      # shadow: who isolated it from the LRU
+
+    def __repr__(self) -> str:
+        return f"<Page {self.pfn}>"
+
+
+def PageAnon(page: Page) -> bool:
+    return isinstance(page.mapping, (AnonVmaPtr, StableNode))
+
+
+def PageKsm(page: Page) -> bool:
+    return isinstance(page.mapping, StableNode)
+
+
+def page_mapped(page: Page) -> bool:
+    return page.mapcount >= 0
+
+
+def page_mapcount(page: Page) -> int:
+    return page.mapcount + 1
+
+
+def page_anon_vma(page: Page) -> AnonVmaPtr | None:
+    """NULL unless the mapping tag is exactly PAGE_MAPPING_ANON (so NULL for KSM pages)."""
+    m = page.mapping
+    return m if isinstance(m, AnonVmaPtr) else None
+
+
+# set_page_stable_node(page, NULL): PageKsm (both tag bits) but no stable_node yet, between
+# the Anon->Ksm upgrade in try_to_merge_one_page and stable_tree_insert.
+KSM_NULL = StableNode(-1, -1, -1)
+
+
+def page_stable_node(page: Page) -> StableNode | None:
+    m = page.mapping
+    return m if isinstance(m, StableNode) and m is not KSM_NULL else None
+
+
+def page_mapping(page: Page) -> AddressSpace | None:
+    """NULL for anon pages not in swapcache (no swap modelled)."""
+    m = page.mapping
+    return m if isinstance(m, AddressSpace) else None
+
+
+@dataclass(eq=False)
+class Vma:
+    mm: "Mm"
+    start: int
+    end: int
+    pgoff: int
+    flags: int = 0
+    anon_vma: AnonVmaPtr | None = None
+    file: AddressSpace | None = None
+    linked: bool = False           # on its anon_vma's list
+    label: str = ""
+
+    def covers(self, vpn: int) -> bool:
+        return self.start <= vpn < self.end
+
+
+@dataclass(eq=False)
+class Mm:
+    mid: int
+    name: str
+    mmap_sem: RwSemaphore
+    page_table_lock: SpinLock
+    mm_users: int = 1
+    mm_count: int = 1
+    vmas: list[Vma] = field(default_factory=list)
+    ptes: dict[int, tuple] = field(default_factory=dict)
+    ptls: dict[int, SpinLock] = field(default_factory=dict)
+    mergeable: bool = False        # MMF_VM_MERGEABLE
+    owner: Any = None              # the Proc whose mm this is
+    freed: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"mm {self.name}"
+
+
+@dataclass(eq=False)
+class RmapItem:
+    """KSM rmap_item for (mm, address)."""
+
+    mm: Mm
+    address: int
+    anon_vma: AnonVmaPtr | None = None
+    stable: StableNode | None = None        # STABLE_FLAG + head
+    unstable_seqnr: int = -1                # UNSTABLE_FLAG + seqnr when in the unstable tree
+    unstable_key: int | None = None
+    oldchecksum: int | None = None
+
+
+@dataclass(eq=False)
+class MmSlot:
+    mm: Mm
+    rmap_items: dict[int, RmapItem] = field(default_factory=dict)   # address -> item
+    scanned_to: int = 0      # this round's position in the rmap_list (ksm_scan.rmap_list)
+
+
+@dataclass
+class MemBlock:
+    bid: int
+    start_pfn: int
+    npages: int
+    state: str = "online"          # online, isolated (offlining), offline
+    free: list[int] = field(default_factory=list)   # free pfns, LIFO
+
+
+def history(obj: Any, k: Any, task: Any, event: str, **kw: Any) -> None:
+    """KASAN-style: who did what to this object, when, from which kernel function."""
+    h = {"event": event, "by": task.name if task is not None else "rcu",
+         "tid": task.tid if task is not None else -1, "at_us": round(k.env._now, 3),
+         "in": task.where() if task is not None else "rcu callback"}
+    h.update(kw)
+    obj.history.append(h)
+    if len(obj.history) > 8:
+        del obj.history[0]
+
+
+@dataclass(eq=False)
+class KsmState:
+    """mm/ksm.c globals: the mm_slot list and scan cursor, the two trees, the locks."""
+
+    thread_mutex: Any                       # ksm_thread_mutex
+    mmlist_lock: SpinLock                   # ksm_mmlist_lock
+    run: bool = True                        # /sys/kernel/mm/ksm/run (KSM_RUN_MERGE)
+    pages_to_scan: int = 100
+    sleep_us: float = 20_000.0
+    slots: list[MmSlot] = field(default_factory=list)    # ksm_mm_head list, in scan order
+    cursor: int | None = None               # ksm_scan.mm_slot: index in slots, None = head
+    address: int = 0                        # ksm_scan.address
+    seqnr: int = 0
+    stable: dict[int, StableNode] = field(default_factory=dict)     # root_stable_tree
+    unstable: dict[int, RmapItem] = field(default_factory=dict)     # root_unstable_tree
+    next_nid: int = 0
+    pages_shared: int = 0
+    pages_sharing: int = 0
+
+
+@dataclass(eq=False)
+class Machine:
+    """All mm state of one simulated machine (hangs off the Kernel: no globals)."""
+
+    pages: list[Page]
+    blocks: list[MemBlock]
+    lru_lock: SpinLock                      # zone->lru_lock (one zone)
+    ksm: KsmState
+    per_slab: int                           # anon_vma objects per slab page
+    alloc_block: int = 0
+    slab_pages: list[SlabPage] = field(default_factory=list)
+    cpu_slab: dict[int, SlabPage] = field(default_factory=dict)
+    anon_vmas: list[AnonVma] = field(default_factory=list)
+    files: list[AddressSpace] = field(default_factory=list)
+    mms: list[Mm] = field(default_factory=list)
+    next_mm: int = 0

@@ -1,0 +1,359 @@
+"""The v2.6.33 mm model: processes that fault, write, fork, munmap and exit; ksmd; and page
+migration by memory hot-remove (no mmap_sem) or by the NUMA path (mmap_sem held).
+
+Every process lives in a *slot*: when it exits, a fresh one is exec'ed in its place after
+`respawn_us`, so freed anon_vmas get reused by new processes. Processes also fork short-lived
+children, which share the parent's anon_vma (one anon_vma per fork family before 2.6.34) and,
+after a KSM merge, map KSM pages without rmap_items of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..checks.invariants import check_invariants
+from ..engine import Kernel
+from ..errors import InputError
+from ..objects import (VM_MERGEABLE, AddressSpace, KsmState, Machine, MemBlock, Mm, Page, Vma)
+from ..params import Param
+from ..task import Task
+from ..mm import Oops
+from ..mm.exit import do_exit
+from ..mm.fault import do_page_fault
+from ..mm.fork import dup_mm, get_task_mm, mmput
+from ..mm.ksm import ksm_scan_thread
+from ..mm.memory_hotplug import offline_pages, online_pages
+from ..mm.mempolicy import do_migrate_pages
+from ..mm.mmap import mm_alloc, mmap_region, sys_munmap
+
+HEAP_START = 0x1000
+FILE_START = 0x100000
+
+PARAMS: tuple[Param, ...] = (
+    Param("migration", str, "hotremove", "who migrates pages: memory hot-remove (offline_pages, "
+          "no mmap_sem), the NUMA path (sys_migrate_pages, mmap_sem held), or nobody", "",
+          choices=("hotremove", "numa", "none")),
+    Param("processes", int, 16, "process slots (each exits and is replaced)", "", 1, 4096),
+    Param("pages_per_process", int, 64, "anonymous pages in each process's heap vma", "pages",
+          1, 4096),
+    Param("file_pages", int, 8, "pages of one shared file every process maps privately "
+          "(read-only text: migrated through rmap_walk_file)", "pages", 0, 4096),
+    Param("ksm", bool, True, "ksmd runs and heaps are MADV_MERGEABLE"),
+    Param("ksm_share", float, 0.3, "fraction of page contents drawn from a small pool of "
+          "duplicates (mergeable by KSM)", "", 0, 1),
+    Param("ksm_pool", int, 8, "distinct duplicated contents", "", 1, 10**6),
+    Param("ksm_pages_to_scan", int, 100, "ksmd pages per batch (2.6.33 default)", "", 1, 10**6),
+    Param("ksm_sleep_ms", float, 20.0, "ksmd sleep between batches (2.6.33 default)", "ms",
+          0.001, 1e6),
+    Param("fault_rate", float, 2000.0, "memory touches per second per process (each touch "
+          "faults if its pte is empty, a migration entry or write-protected)", "1/s", 1, 1e8),
+    Param("prefault", bool, True, "a new process writes every heap page once at start (as a "
+          "program initialising its memory does)"),
+    Param("write_frac", float, 0.1, "fraction of touches that write", "", 0, 1),
+    Param("busy_frac", float, 0.3, "fraction of the time between touches spent computing on "
+          "the CPU (the rest asleep)", "", 0, 1),
+    Param("fork_rate", float, 5.0, "forks per second per process (children do not fork)",
+          "1/s", 0, 1e6),
+    Param("child_lifetime_ms", float, 20.0, "mean lifetime of a forked child", "ms", 0.001, 1e7),
+    Param("exit_rate", float, 20.0, "exits per second per process (lifetime is exponential, "
+          "mean 1000/exit_rate ms)", "1/s", 0.001, 1e6),
+    Param("respawn_us", float, 100.0, "delay before a slot's next process is exec'ed", "us",
+          0, 1e9),
+    Param("remap_rate", float, 2.0, "munmap+mmap of the heap per second per process", "1/s",
+          0, 1e6),
+    Param("offline_interval_us", float, 2000.0, "hot-remove: pause between offline operations",
+          "us", 1, 1e9),
+    Param("online_delay_us", float, 1000.0, "hot-remove: how long an offlined block stays "
+          "offline before it is onlined again", "us", 0, 1e9),
+    Param("offline_timeout_ms", float, 120000.0, "offline_pages timeout (2.6.33: 120 s)", "ms",
+          0.001, 1e9),
+    Param("memory_blocks", int, 8, "memory blocks (sections) of the machine", "", 2, 4096),
+    Param("block_pages", int, 256, "pages per memory block", "pages", 8, 1 << 20),
+    Param("migrate_rate", float, 500.0, "NUMA: sys_migrate_pages calls per second", "1/s",
+          0.001, 1e8),
+    Param("migrate_move_all", bool, False, "NUMA: MPOL_MF_MOVE_ALL (also pages mapped more "
+          "than once)"),
+    Param("anon_vma_per_slab", int, 8, "anon_vma objects per slab page (the real cache packs "
+          "~170; fewer stand for a busy machine whose slab pages empty often)", "", 1, 4096),
+    Param("invariant_every_events", int, 50000, "run the whole-machine invariant checks every N "
+          "events (0: never)", "", 0, 10**12),
+    Param("costs.page_copy", float, 1.5, "copy_highpage of 4 KiB (KERNEL.md 6: 1-2 us)", "us",
+          0, 1e6),
+    Param("costs.pte_op", float, 0.2, "read or update one pte, or a small locked step "
+          "(KERNEL.md 6: 0.1-0.5 us)", "us", 0, 1e6),
+    Param("costs.vma_visit", float, 0.2, "visit one vma in an rmap walk (KERNEL.md 6)", "us",
+          0, 1e6),
+    Param("costs.page_alloc", float, 0.5, "allocate a page", "us", 0, 1e6),
+    Param("costs.memcmp", float, 0.5, "compare two pages (one tree level; KERNEL.md 6: <= 1 us)",
+          "us", 0, 1e6),
+    Param("costs.checksum", float, 1.0, "KSM calc_checksum of a page", "us", 0, 1e6),
+    Param("costs.anon_vma_alloc", float, 1.0, "anon_vma allocation (KERNEL.md 6: ~1 us)", "us",
+          0, 1e6),
+    Param("costs.lru_op", float, 0.1, "isolate or put back one LRU page", "us", 0, 1e6),
+    Param("costs.tlb_flush", float, 1.0, "ptep_clear_flush (TLB shootdown)", "us", 0, 1e6),
+    Param("costs.fault_entry", float, 1.0, "page-fault trap and do_page_fault entry", "us",
+          0, 1e6),
+    Param("costs.syscall", float, 0.5, "syscall or notifier entry", "us", 0, 1e6),
+    Param("costs.migrate_prep", float, 72.0, "lru_add_drain_all (KERNEL.md 6: ~72 us, "
+          "35282a2de4e)", "us", 0, 1e6),
+    Param("costs.vma_copy", float, 1.0, "create or copy one vma", "us", 0, 1e6),
+    Param("costs.mm_setup", float, 20.0, "mm_alloc / exec set-up", "us", 0, 1e6),
+)
+
+
+@dataclass(eq=False)
+class Proc:
+    pid: int
+    name: str
+    slot: int
+    child: bool
+    mm: Mm | None = None
+    task: Task | None = None
+    heap: Vma | None = None
+    live_children: int = 0
+    parent: "Proc | None" = None
+    alive: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class MmModel:
+    def __init__(self, k: Kernel, p: dict[str, Any]) -> None:
+        self.k = k
+        self.p = p
+        self.until_us = p["duration_ms"] * 1000.0
+        need = p["processes"] * (p["pages_per_process"] + 1) + p["file_pages"]
+        avail = (p["memory_blocks"] - 1) * p["block_pages"]
+        if need > avail:
+            raise InputError(
+                f"memory too small: processes*(pages_per_process+1)+file_pages ({need} pages) "
+                f"must fit in memory_blocks-1 blocks of block_pages ({avail} pages), so that a "
+                f"block can be offlined")
+        m = build_machine(k, p, self.new_content)
+        self.m = m
+        self.libc = m.files[0]
+        self._unique = 1_000_000
+        self.pids = 0
+        self.generation = [0] * p["processes"]
+        self.procs: dict[int, Proc] = {}
+        k.windows.declare(
+            "migration_anon_vma",
+            "unmap_and_move of an anon page: from the page_count check to the anon_vma lock in "
+            "remove_migration_ptes (rmap_walk_anon); hit = that anon_vma was freed meanwhile")
+        if p["ksm"]:
+            k.spawn("ksmd", ksm_scan_thread, kind="ksmd")
+        if p["migration"] == "hotremove":
+            k.spawn("hotremove", self.hotremove_main, kind="hotremove")
+        elif p["migration"] == "numa":
+            k.spawn("numad", self.numa_main, kind="numa")
+        for slot in range(p["processes"]):
+            self.start_process(slot, delay=0.0)
+        if p["invariant_every_events"]:
+            k.observe(p["invariant_every_events"], lambda: check_invariants(k))
+
+    # --- contents ---------------------------------------------------------------------------
+    def new_content(self, mm: Mm | None = None, vpn: int = 0) -> int:
+        rng = self.k.rng.workload
+        if rng.chance(self.p["ksm_share"]):
+            return 1 + rng.below(self.p["ksm_pool"])
+        self._unique += 1
+        return self._unique
+
+    # --- processes ------------------------------------------------------------------------
+    def start_process(self, slot: int, delay: float) -> None:
+        self.generation[slot] += 1
+        self.pids += 1
+        proc = Proc(self.pids, f"proc{slot}.{self.generation[slot]}", slot, child=False)
+        self.procs[proc.pid] = proc
+        proc.task = self.k.spawn(proc.name, self.proc_main, proc, delay, kind="process")
+
+    def proc_main(self, k: Kernel, task: Task, proc: Proc, delay: float
+                  ) -> Generator[Any, Any, None]:
+        p = self.p
+        rng = k.rng.workload
+        if delay > 0:
+            yield from k.sleep(task, delay)
+        if proc.mm is None:
+            yield from self.exec_mm(k, task, proc)
+        mean_life = p["child_lifetime_ms"] * 1000.0 if proc.child else 1e6 / p["exit_rate"]
+        deadline = k.env.now + rng.exponential(mean_life)
+        p_fork = 0.0 if proc.child else p["fork_rate"] / p["fault_rate"]
+        p_remap = p["remap_rate"] / p["fault_rate"]
+        try:
+            while k.env.now < deadline:
+                gap = rng.exponential(1e6 / p["fault_rate"])
+                yield from k.spend(task, gap * p["busy_frac"])                 # user mode
+                yield from k.sleep(task, gap * (1.0 - p["busy_frac"]))
+                if k.env.now >= deadline:
+                    break
+                r = rng.uniform()
+                if r < p_fork and proc.live_children == 0:
+                    yield from self.fork(k, task, proc)
+                elif r < p_fork + p_remap:
+                    yield from self.remap(k, task, proc)
+                else:
+                    yield from self.touch(k, task, proc)
+        except Oops as e:
+            k.tracer.mark(task, "oops", str(e))
+            k.count("tasks killed by an oops")
+        yield from do_exit(k, task, proc)
+        proc.alive = False
+        del self.procs[proc.pid]
+        k.count("exits")
+        if proc.child:
+            assert proc.parent is not None
+            proc.parent.live_children -= 1
+        else:
+            self.start_process(proc.slot, delay=p["respawn_us"])
+
+    def exec_mm(self, k: Kernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
+        p = self.p
+        yield from k.step(task, k.costs.mm_setup)
+        mm = mm_alloc(k, proc.name, proc)
+        proc.mm = mm
+        flags = VM_MERGEABLE if p["ksm"] else 0
+        proc.heap = yield from mmap_region(k, task, mm, HEAP_START, p["pages_per_process"],
+                                           flags=flags)
+        if p["file_pages"]:
+            yield from mmap_region(k, task, mm, FILE_START, p["file_pages"], file=self.libc,
+                                   pgoff=0)
+        if p["prefault"]:
+            for vpn in range(HEAP_START, HEAP_START + p["pages_per_process"]):
+                yield from self.access(k, task, mm, vpn, True)
+
+    def touch(self, k: Kernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
+        p = self.p
+        rng = k.rng.workload
+        mm = proc.mm
+        assert mm is not None and proc.heap is not None
+        nfile = p["file_pages"]
+        i = rng.below(p["pages_per_process"] + nfile)
+        if i < p["pages_per_process"]:
+            vpn = proc.heap.start + i
+            write = rng.chance(p["write_frac"])
+        else:
+            vpn = FILE_START + (i - p["pages_per_process"])
+            write = False
+        yield from self.access(k, task, mm, vpn, write)
+
+    def access(self, k: Kernel, task: Task, mm: Mm, vpn: int, write: bool
+               ) -> Generator[Any, Any, None]:
+        """A load or store by the CPU: no fault if the pte allows it, else do_page_fault and
+        retry (a fault on a migration entry waits for the migration, then retries)."""
+        for _ in range(64):
+            pte = mm.ptes.get(vpn)
+            if pte is not None and pte[0] == 0 and (pte[2] or not write):
+                if write:                          # the MMU writes; no fault
+                    pte[1].content = self.new_content()
+                return
+            ret = yield from do_page_fault(k, task, mm, vpn, write)
+            if ret:
+                k.count(f"fault failed {ret}")
+                return
+        k.count("faults retried 64 times (stuck on a migration entry)")
+
+    def fork(self, k: Kernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
+        assert proc.mm is not None
+        yield from k.step(task, k.costs.syscall)
+        self.pids += 1
+        proc.live_children += 1
+        child = Proc(self.pids, f"{proc.name}-c{self.pids}", proc.slot, child=True,
+                     parent=proc)
+        child.mm = yield from dup_mm(k, task, proc.mm, child.name, child)
+        child.heap = next((v for v in child.mm.vmas if v.start == HEAP_START), None)
+        self.procs[child.pid] = child
+        child.task = k.spawn(child.name, self.proc_main, child, 0.0, kind="process")
+        k.count("forks")
+
+    def remap(self, k: Kernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
+        """munmap the heap (mmap_sem for write) and map a fresh one in its place."""
+        mm = proc.mm
+        assert mm is not None and proc.heap is not None
+        yield from sys_munmap(k, task, mm, proc.heap)
+        flags = VM_MERGEABLE if self.p["ksm"] else 0
+        proc.heap = yield from mmap_region(k, task, mm, HEAP_START, self.p["pages_per_process"],
+                                           flags=flags)
+        k.count("heap remaps")
+
+    # --- migrators ------------------------------------------------------------------------
+    def hotremove_main(self, k: Kernel, task: Task) -> Generator[Any, Any, None]:
+        """echo offline > /sys/devices/system/memory/memoryN/state, round robin, then online
+        it again after online_delay_us."""
+        p = self.p
+        yield from k.sleep(task, p["offline_interval_us"] * k.rng.workload.uniform())
+        i = 0
+        while True:
+            blk = self.m.blocks[i % len(self.m.blocks)]
+            i += 1
+            if blk.state == "online":
+                ret = yield from offline_pages(k, task, blk, p["offline_timeout_ms"] * 1000.0)
+                if ret == 0:
+                    yield from k.sleep(task, p["online_delay_us"])
+                    yield from online_pages(k, task, blk)
+            yield from k.sleep(task, p["offline_interval_us"])
+
+    def numa_main(self, k: Kernel, task: Task) -> Generator[Any, Any, None]:
+        """A daemon calling sys_migrate_pages(pid) on random processes: get_task_mm (an
+        mm_users reference) and, inside, mmap_sem for read, throughout the migration."""
+        p = self.p
+        rng = k.rng.workload
+        while True:
+            yield from k.sleep(task, rng.exponential(1e6 / p["migrate_rate"]))
+            procs = [q for q in self.procs.values() if q.mm is not None]
+            if not procs:
+                continue
+            mm = get_task_mm(rng.choice(procs))
+            if mm is None:
+                continue
+            yield from do_migrate_pages(k, task, mm, p["migrate_move_all"])
+            yield from mmput(k, task, mm)
+
+    # --- result -----------------------------------------------------------------------------
+    def extra(self) -> dict[str, Any]:
+        m, k = self.m, self.k
+        live_av = sum(1 for a in m.anon_vmas if a.live)
+        reused = sum(1 for a in m.anon_vmas if a.gen > 1)
+        return {"mm": {
+            "ksm_pages_shared": m.ksm.pages_shared,
+            "ksm_pages_sharing": m.ksm.pages_sharing,
+            "ksm_stable_nodes": len(m.ksm.stable),
+            "ksm_full_scans": m.ksm.seqnr,
+            "anon_vmas_live": live_av,
+            "anon_vma_objects": len(m.anon_vmas),
+            "anon_vma_objects_reused": reused,
+            "anon_vma_slab_pages": len(m.slab_pages),
+            "anon_vma_slab_pages_released": sum(1 for s in m.slab_pages if s.released),
+            "rcu_grace_periods": k.rcu.completed,
+            "cpu_preemptions": k.cpus.preemptions,
+            "pages_in_use": sum(1 for pg in m.pages if not pg.free),
+            "blocks": {b.state: sum(1 for x in m.blocks if x.state == b.state)
+                       for b in m.blocks},
+            "live_processes": len(self.procs),
+        }}
+
+
+def build_machine(k: Kernel, p: dict[str, Any], new_content: Any) -> Machine:
+    """The machine alone (memory, zone, KSM state, anon_vma cache, one shared file), hung on
+    the kernel as k.machine; no tasks. Unit tests build kernel paths on this."""
+    nblocks, bpages = p["memory_blocks"], p["block_pages"]
+    pages = [Page(pfn, pfn // bpages, k.page_lock(f"pfn {pfn}"))
+             for pfn in range(nblocks * bpages)]
+    blocks = [MemBlock(b, b * bpages, bpages,
+                       free=list(range((b + 1) * bpages - 1, b * bpages - 1, -1)))
+              for b in range(nblocks)]
+    ksm = KsmState(k.mutex("ksm_thread_mutex", "ksm"), k.spinlock("ksm_mmlist_lock", "ksm"),
+                   run=p["ksm"], pages_to_scan=p["ksm_pages_to_scan"],
+                   sleep_us=p["ksm_sleep_ms"] * 1000.0)
+    m = Machine(pages, blocks, k.spinlock("&zone->lru_lock", "zone Normal"), ksm,
+                p["anon_vma_per_slab"])
+    m.new_content = new_content                                    # type: ignore[attr-defined]
+    m.file_content = lambda mapping, index: 2_000_000_000 + index  # type: ignore[attr-defined]
+    m.files.append(AddressSpace("libc.so", k.spinlock("&mapping->i_mmap_lock", "libc.so"),
+                                k.spinlock("&mapping->tree_lock", "libc.so")))
+    k.machine = m                                                  # type: ignore[attr-defined]
+    return m
+
+
+def build(k: Kernel, p: dict[str, Any]) -> MmModel:
+    return MmModel(k, p)

@@ -1,0 +1,73 @@
+"""A small kit to drive kernel paths by hand on a machine without the workload's tasks."""
+
+from typing import Any
+
+from sim.engine import Kernel
+from sim.objects import VM_MERGEABLE
+from sim.params import resolve
+from sim.scenarios import SCENARIOS
+from sim.scenarios.mm import HEAP_START, Proc, build_machine
+from sim.mm.fault import do_page_fault
+from sim.mm.mmap import mm_alloc, mmap_region
+
+LOCK_OPS = {"spin_lock", "spin_unlock", "spin_trylock", "lock_page", "trylock_page",
+            "unlock_page", "rcu_read_lock", "rcu_read_unlock", "down_read", "up_read",
+            "down_write", "up_write", "mutex_lock", "mutex_unlock", "wait_on_page_locked"}
+
+
+def mm_kernel(seed: int = 0, variant: str = "v2.6.33", **over: Any) -> Kernel:
+    import sim.variants as variants
+    p = resolve(SCENARIOS["mm"].schema(), [("", {k.replace("__", "."): v
+                                                 for k, v in over.items()})], "test")
+    k = Kernel(p, seed=seed, variant=variants.get(variant))
+    counter = [1_000_000]
+
+    def content(mm=None, vpn=0):
+        counter[0] += 1
+        return counter[0]
+
+    build_machine(k, p, content)
+    return k
+
+
+def new_process(k: Kernel, task, name: str, npages: int, mergeable: bool = False,
+                contents=None):
+    """exec a process image in `task`: an anon heap of npages, all written once."""
+    proc = Proc(len(k.machine.mms) + 1, name, 0, False)
+    proc.task = task
+    mm = mm_alloc(k, name, proc)
+    proc.mm = mm
+    proc.heap = yield from mmap_region(k, task, mm, HEAP_START, npages,
+                                       flags=VM_MERGEABLE if mergeable else 0)
+    for i in range(npages):
+        yield from do_page_fault(k, task, mm, HEAP_START + i, True)
+        if contents is not None:
+            mm.ptes[HEAP_START + i][1].content = contents[i]
+    return proc
+
+
+def lock_log(task, start_seq: int = 0) -> list[str]:
+    """The task's lock operations (from its trace ring), as 'op class'."""
+    out = []
+    for seq, _t, _d, op, obj in task.ring:
+        if seq < start_seq or op not in LOCK_OPS:
+            continue
+        out.append(op if obj is None else f"{op} {obj.cls.name}")
+    return out
+
+
+def next_seq(k: Kernel) -> int:
+    """A sequence number that orders after every ring entry so far."""
+    return next(k.tracer._seq)
+
+
+def run(k: Kernel, name: str, body, *args) -> Any:
+    """Spawn body(k, task, *args) as a task, run the kernel to quiescence, return (task, value)."""
+    box = {}
+
+    def main(k, task):
+        box["value"] = yield from body(k, task, *args)
+
+    t = k.spawn(name, main)
+    k.run(until=10_000_000)
+    return t, box.get("value")

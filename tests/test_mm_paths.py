@@ -1,0 +1,265 @@
+"""Each kernel path's lock sequence, pinned as a structured log (kernel lock order)."""
+
+from mmkit import lock_log, mm_kernel, new_process, next_seq, run
+
+from sim.locks import mutex_lock, mutex_unlock
+from sim.mm.exit import exit_mm
+from sim.mm.fork import dup_mm
+from sim.mm.ksm import ksm_do_scan
+from sim.mm.memory_hotplug import do_migrate_range
+from sim.mm.mempolicy import do_migrate_pages
+from sim.mm.migrate import migrate_pages, new_page_any, unmap_and_move
+from sim.mm.vmscan import isolate_lru_page
+from sim.objects import MIGRATION, PRESENT, PageKsm
+from sim.scenarios.mm import HEAP_START
+
+
+def test_unmap_and_move_anon_page_lock_sequence():
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "P", 1)
+        page = proc.mm.ptes[HEAP_START][1]
+        assert (yield from isolate_lru_page(k, t, page)) == 0
+        seq = next_seq(k)
+        rc = yield from unmap_and_move(k, t, new_page_any, 0, page, False, True, [page])
+        return proc, page, rc, seq
+
+    t, (proc, page, rc, seq) = run(k, "hotremove", body)
+    assert rc == 0
+    assert lock_log(t, seq) == [
+        "trylock_page PG_locked",                  # the old page
+        "rcu_read_lock",                           # unmap_and_move: PageAnon
+        "rcu_read_lock",                           # page_lock_anon_vma
+        "spin_lock &anon_vma->lock",
+        "spin_lock &page->ptl",                    # try_to_unmap_one
+        "spin_unlock &page->ptl",
+        "spin_unlock &anon_vma->lock",             # page_unlock_anon_vma
+        "rcu_read_unlock",
+        "trylock_page PG_locked",                  # move_to_new_page: the new page
+        "spin_lock &anon_vma->lock",               # rmap_walk_anon: no RCU, no page_mapped
+        "spin_lock &page->ptl",                    # remove_migration_pte
+        "spin_unlock &page->ptl",
+        "spin_unlock &anon_vma->lock",
+        "unlock_page PG_locked",                   # newpage
+        "rcu_read_unlock",
+        "unlock_page PG_locked",                   # old page
+        "spin_lock &zone->lru_lock",               # putback_lru_page(page): freed
+        "spin_unlock &zone->lru_lock",
+        "spin_lock &zone->lru_lock",               # putback_lru_page(newpage)
+        "spin_unlock &zone->lru_lock",
+    ]
+    new = proc.mm.ptes[HEAP_START]
+    assert new[0] == PRESENT and new[1] is not page and new[1].mapcount == 0
+    assert page.free and page.mig_entries == 0
+    assert k.violations.counts == {}
+
+
+def test_unmap_and_move_variants_change_exactly_their_step():
+    def log_for(variant):
+        k = mm_kernel(variant=variant)
+
+        def body(k, t):
+            proc = yield from new_process(k, t, "P", 1)
+            page = proc.mm.ptes[HEAP_START][1]
+            yield from isolate_lru_page(k, t, page)
+            seq = next_seq(k)
+            yield from unmap_and_move(k, t, new_page_any, 0, page, False, True, [page])
+            return seq
+
+        t, seq = run(k, "hotremove", body)
+        return lock_log(t, seq), k
+
+    base, _ = log_for("v2.6.33")
+    norcu, _ = log_for("no-rcu")
+    assert norcu == [x for i, x in enumerate(base) if i not in (1, 14)]   # outer RCU gone
+    pla, k = log_for("walk-with-page-lock-anon-vma")
+    # rmap_walk_anon through page_lock_anon_vma: rcu_read_lock, then page_mapped fails
+    assert pla[9:11] == ["rcu_read_lock", "rcu_read_unlock"]
+    assert "migration_pte_leak" in k.violations.counts
+    ref, k = log_for("anon-vma-refcount")
+    assert ref[:len(base) - 6] == base[:-6]
+    assert ref[-8:-4] == ["spin_lock &anon_vma->lock", "spin_unlock &anon_vma->lock",  # drop
+                          "rcu_read_unlock", "unlock_page PG_locked"]
+    assert k.violations.counts == {}
+
+
+def test_exit_mmap_zaps_then_unlinks_and_frees_the_anon_vma():
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "X", 10)
+        av = proc.heap.anon_vma
+        seq = next_seq(k)
+        yield from exit_mm(k, t, proc)
+        return av, seq
+
+    t, (av, seq) = run(k, "X", body)
+    assert lock_log(t, seq) == (
+        ["spin_lock &page->ptl", "spin_unlock &page->ptl"] * 2      # two zap blocks (8 + 2)
+        + ["spin_lock &anon_vma->lock", "spin_unlock &anon_vma->lock"])   # anon_vma_unlink
+    assert not av.valid() and av.av.history[-1]["event"] == "free"
+    assert all(not pg.lru or pg.free for pg in k.machine.pages if pg.count == 0)
+
+
+def test_dup_mmap_lock_order_and_anon_vma_link_before_copy():
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "parent", 3, mergeable=True)
+        seq = next_seq(k)
+        child = yield from dup_mm(k, t, proc.mm, "child", None)
+        return proc, child, seq
+
+    t, (proc, child, seq) = run(k, "parent", body)
+    assert lock_log(t, seq) == [
+        "down_write &mm->mmap_sem", "down_write &mm->mmap_sem",  # parent, then child nested
+        "spin_lock ksm_mmlist_lock", "spin_unlock ksm_mmlist_lock",  # ksm_fork
+        "spin_lock &anon_vma->lock", "spin_unlock &anon_vma->lock",  # anon_vma_link
+        "spin_lock &page->ptl", "spin_lock &page->ptl",          # copy_pte_range dst, src
+        "spin_unlock &page->ptl", "spin_unlock &page->ptl",
+        "up_write &mm->mmap_sem", "up_write &mm->mmap_sem",
+    ]
+    av = proc.heap.anon_vma.av
+    assert [v.mm.name for v in av.head] == ["parent", "child"]    # list_add_tail
+    for vpn in range(HEAP_START, HEAP_START + 3):
+        p, c = proc.mm.ptes[vpn], child.ptes[vpn]
+        assert p[1] is c[1] and not p[2] and not c[2]              # COW: both read-only
+        assert p[1].mapcount == 1                                  # page_dup_rmap
+    assert k.violations.counts == {}
+
+
+def test_fork_copies_a_migration_entry_and_makes_the_parent_entry_read():
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "parent", 1)
+        page = proc.mm.ptes[HEAP_START][1]
+        from sim.mm.pgtable import make_migration_entry, set_pte_at
+        from sim.mm.rmap import page_remove_rmap
+        yield from isolate_lru_page(k, t, page)       # as migration does, then unmap by hand
+        set_pte_at(proc.mm, HEAP_START, make_migration_entry(page, True))
+        page_remove_rmap(page)
+        page.count -= 1
+        child = yield from dup_mm(k, t, proc.mm, "child", None)
+        return proc, child, page
+
+    _, (proc, child, page) = run(k, "parent", body)
+    assert proc.mm.ptes[HEAP_START] == (MIGRATION, page, False)
+    assert child.ptes[HEAP_START] == (MIGRATION, page, False)
+    assert page.mapcount == -1 and page.count == 1 and page.mig_entries == 2
+
+
+def test_nested_pte_locks_are_annotated_not_reported():
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "parent", 2)
+        yield from dup_mm(k, t, proc.mm, "child", None)
+
+    run(k, "parent", body)
+    assert "lock_misuse" not in k.violations.counts
+    assert "lock_order_inversion" not in k.violations.counts
+
+
+def test_numa_migrate_pages_holds_mmap_sem_and_takes_lru_lock_under_ptl():
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "P", 2)
+        seq = next_seq(k)
+        err = yield from do_migrate_pages(k, t, proc.mm, False)
+        return err, seq
+
+    t, (err, seq) = run(k, "numad", body)
+    log = lock_log(t, seq)
+    assert err == 0
+    assert log[:6] == ["down_read &mm->mmap_sem", "spin_lock &page->ptl",
+                       "spin_lock &zone->lru_lock", "spin_unlock &zone->lru_lock",
+                       "spin_lock &zone->lru_lock", "spin_unlock &zone->lru_lock"]
+    assert log[6] == "spin_unlock &page->ptl" and log[-1] == "up_read &mm->mmap_sem"
+    assert k.counters["migrations"] == 2
+
+
+def _merged_pair(k, t, n=1):
+    """Two processes with identical contents, merged by ksmd: returns (p1, p2)."""
+    p1 = yield from new_process(k, t, "A", n, mergeable=True, contents=[7] * n)
+    p2 = yield from new_process(k, t, "B", n, mergeable=True, contents=[7] * n)
+    for _ in range(4):                     # checksum, then unstable tree, then merge
+        yield from mutex_lock(k, t, k.machine.ksm.thread_mutex)
+        yield from ksm_do_scan(k, t, 100)
+        mutex_unlock(k, t, k.machine.ksm.thread_mutex)
+    return p1, p2
+
+
+def test_ksm_merges_identical_pages_under_the_kernel_locks():
+    k = mm_kernel()
+
+    def body(k, t):
+        p1, p2 = yield from _merged_pair(k, t)
+        return p1, p2
+
+    t, (p1, p2) = run(k, "ksmd", body)
+    a, b = p1.mm.ptes[HEAP_START][1], p2.mm.ptes[HEAP_START][1]
+    assert a is b and PageKsm(a) and a.mapcount == 1
+    node = a.mapping
+    assert node.kpfn == a.pfn and len(node.hlist) == 2
+    assert p1.heap.anon_vma.av.ksm_refcount == 1 and p2.heap.anon_vma.av.ksm_refcount == 1
+    log = lock_log(t)
+    i = log.index("trylock_page PG_locked")
+    assert log[i - 1] == "down_read &mm->mmap_sem" and log[i + 1] == "spin_lock &page->ptl"
+    assert k.violations.counts == {}
+
+
+def test_hotremove_migrates_a_ksm_page_with_both_rmap_walk_ksm_passes():
+    for variant, leaks in (("v2.6.33", False), ("no-new-forks-pass", True)):
+        k = mm_kernel(variant=variant)
+
+        def body(k, t):
+            p1, p2 = yield from _merged_pair(k, t)
+            child = yield from dup_mm(k, t, p1.mm, "A-child", None)    # forked after merge
+            kpage = p1.mm.ptes[HEAP_START][1]
+            yield from mutex_lock(k, t, k.machine.ksm.thread_mutex)  # MEM_GOING_OFFLINE
+            blk = k.machine.blocks[kpage.block]
+            blk.state = "isolated"
+            rc = yield from do_migrate_range(k, t, kpage.pfn, blk)
+            mutex_unlock(k, t, k.machine.ksm.thread_mutex)
+            return p1, p2, child, kpage, rc
+
+        _, (p1, p2, child, kpage, rc) = run(k, "hotremove", body)
+        new = p1.mm.ptes[HEAP_START][1]
+        assert new is not kpage and PageKsm(new) and new.mapping.kpfn == new.pfn
+        if leaks:
+            assert child.ptes[HEAP_START] == (MIGRATION, kpage, False)
+            v = k.violations.of("migration_pte_leak")[0]
+            assert v.detail["left_in"] == [{"mm": "A-child", "vpn": HEAP_START,
+                                            "write": False}]
+        else:
+            assert child.ptes[HEAP_START][1] is new
+            assert p2.mm.ptes[HEAP_START][1] is new and new.mapcount == 2
+            assert k.violations.counts == {}
+
+
+def test_migrate_pages_retries_a_locked_page_and_forces_from_pass_three():
+    k = mm_kernel()
+    from sim.locks import trylock_page, unlock_page
+
+    def holder(k, t, page):
+        assert trylock_page(k, t, page)
+        yield from k.sleep(t, 50)
+        unlock_page(k, t, page)
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "P", 1)
+        page = proc.mm.ptes[HEAP_START][1]
+        k.spawn("holder", holder, page)
+        yield from k.sleep(t, 1)
+        yield from isolate_lru_page(k, t, page)
+        lst = [page]
+        left = yield from migrate_pages(k, t, lst, new_page_any, 0, True)
+        return left, k.env.now
+
+    t, (left, now) = run(k, "hotremove", body)
+    assert left == 0 and now > 50       # waited in lock_page once force was on
+    assert "wait PG_locked" not in lock_log(t)
+    assert any(e[3] == "wait" and e[4].cls.name == "PG_locked" for e in t.ring)
