@@ -75,6 +75,7 @@ class Kernel:
         self.events = 0
         self.counters: dict[str, int] = {}
         self.machine: Any = None            # the scenario's world (sim.objects.Machine)
+        self.migration_serial = 0           # tags migration entries (shadow state, see pgtable)
         self._observers: list[list[Any]] = []
         self.strategy = strategy if strategy is not None else Timed()
         self.strategy.attach(self)

@@ -145,8 +145,8 @@ def test_fork_copies_a_migration_entry_and_makes_the_parent_entry_read():
         return proc, child, page
 
     _, (proc, child, page) = run(k, "parent", body)
-    assert proc.mm.ptes[HEAP_START] == (MIGRATION, page, False)
-    assert child.ptes[HEAP_START] == (MIGRATION, page, False)
+    assert proc.mm.ptes[HEAP_START] == (MIGRATION, page, False, 0)
+    assert child.ptes[HEAP_START] == (MIGRATION, page, False, 0)
     assert page.mapcount == -1 and page.count == 1 and page.mig_entries == 2
 
 
@@ -230,7 +230,7 @@ def test_hotremove_migrates_a_ksm_page_with_both_rmap_walk_ksm_passes():
         new = p1.mm.ptes[HEAP_START][1]
         assert new is not kpage and PageKsm(new) and new.mapping.kpfn == new.pfn
         if leaks:
-            assert child.ptes[HEAP_START] == (MIGRATION, kpage, False)
+            assert child.ptes[HEAP_START][:3] == (MIGRATION, kpage, False)
             v = k.violations.of("migration_pte_leak")[0]
             assert v.detail["left_in"] == [{"mm": "A-child", "vpn": HEAP_START,
                                             "write": False}]

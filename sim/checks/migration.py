@@ -4,39 +4,41 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..objects import MIGRATION, Page, PageKsm, page_stable_node
+from ..objects import MIGRATION, Page, PageAnon, PageKsm, page_stable_node
 from ..task import Task
 
 if TYPE_CHECKING:
     from ..engine import Kernel
 
 
-def _describe(page: Page) -> str:
-    return "ksm" if PageKsm(page) else "anon" if page.mapping is not None else "unmapped"
+def page_kind(page: Page) -> str:
+    return "ksm" if PageKsm(page) else "anon" if PageAnon(page) else \
+        "file" if page.mapping is not None else "unmapped"
 
 
-def check_migration_ptes(k: "Kernel", task: Task, page: Page, newpage: Page, rc: int) -> None:
-    """After unmap_and_move: no pte may still hold a migration entry for the old page
-    (a task faulting on it would BUG in migration_entry_to_page, or hang)."""
-    if page.mig_entries <= 0:
+def check_migration_ptes(k: "Kernel", task: Task, page: Page, newpage: Page, rc: int,
+                         kind: str, tag: int) -> None:
+    """After unmap_and_move: no pte may still hold a migration entry this migration (`tag`)
+    installed for the old page (a task faulting on it would BUG in migration_entry_to_page,
+    or hang). `kind` is what the page was when the migration started (ksm, anon, file)."""
+    if page.mig_entries <= 0:                 # cheap gate: no entry names this page at all
+        return
+    left = []
+    actors = [task]
+    for mm in k.machine.mms:
+        for vpn, pte in mm.ptes.items():
+            if pte[0] == MIGRATION and pte[1] is page and pte[3] == tag:
+                left.append({"mm": mm.name, "vpn": vpn, "write": pte[2]})
+                owner = mm.owner.task if mm.owner is not None else None
+                if owner is not None and owner not in actors:
+                    actors.append(owner)
+    if not left:
         return
     detail: dict[str, Any] = {"page": page.label, "newpage": newpage.label, "rc": rc,
-                              "entries_left": page.mig_entries,
-                              "newpage_kind": _describe(newpage)}
-    actors = [task]
-    if k.violations.counts.get("migration_pte_leak", 0) < k.violations.keep:
-        left = []
-        for mm in k.machine.mms:
-            for vpn, pte in mm.ptes.items():
-                if pte[0] == MIGRATION and pte[1] is page:
-                    left.append({"mm": mm.name, "vpn": vpn, "write": pte[2]})
-                    owner = mm.owner.task if mm.owner is not None else None
-                    if owner is not None and owner not in actors:
-                        actors.append(owner)
-        detail["left_in"] = left
+                              "entries_left": len(left), "page_kind": kind, "left_in": left}
     k.violations.report("migration_pte_leak", actors, detail,
-                        key=("leak", page.pfn, k.env._now), since=task.data.get("op_start"),
-                        mark=(task, f"unmap_and_move done: {page.mig_entries} migration "
+                        key=("leak", tag), since=task.data.get("op_start"),
+                        mark=(task, f"unmap_and_move done: {len(left)} migration "
                                     f"entries for {page.label} left"))
 
 

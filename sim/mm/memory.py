@@ -230,7 +230,7 @@ def copy_one_pte(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma, vpn: int) 
         # swap_duplicate() is 0 for a migration entry; a write entry in a COW mapping is made
         # read in the parent too; the child gets the same entry, with no ref and no mapcount.
         if pte[2] and cow:
-            pte = make_migration_entry(pte[1], False)
+            pte = make_migration_entry(pte[1], False, pte[3])
             set_pte_at(src, vpn, pte)
         set_pte_at(dst, vpn, pte)
         k.tracer.mark(task, "copy migration entry", f"{dst.name}:{vpn} -> {pte[1].label}")

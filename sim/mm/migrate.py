@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from ..checks.kasan import check_anon_vma
-from ..checks.migration import check_migration_ptes, check_stable_node
+from ..checks.migration import check_migration_ptes, check_stable_node, page_kind
 from ..engine import kfunc
 from ..locks import lock_page, spin_lock, spin_unlock, trylock_page, unlock_page, wait_on_page_locked
 from ..objects import (AddressSpace, Page, PageAnon, PageKsm, Vma, page_anon_vma,
@@ -197,6 +197,8 @@ def unmap_and_move(k: "Kernel", task: Task, get_new_page: NewPage, private: int,
     pin = k.variant.migrate_anon_vma_pin
     task.data["op_start"] = k.env._now
     task.data["migrating"] = page.label
+    k.migration_serial += 1
+    task.data["migration"] = tag = k.migration_serial
     newpage = get_new_page(k, task, page, private)
     if newpage is None:
         return ENOMEM
@@ -219,6 +221,7 @@ def unmap_and_move(k: "Kernel", task: Task, get_new_page: NewPage, private: int,
             yield from putback_lru_page(k, task, newpage)
             return rc
         yield from lock_page(k, task, page)
+    kind = page_kind(page)                          # for the reports: what it was, locked
     if (PageKsm(page) and not offlining and k.variant.ksm_migration_hotremove_only):
         # only memory hotremove, holding ksm_thread_mutex, may migrate KSM pages
         rc = EBUSY
@@ -246,7 +249,7 @@ def unmap_and_move(k: "Kernel", task: Task, get_new_page: NewPage, private: int,
             rcu_read_unlock(k, task)
     unlock_page(k, task, page)
     k.windows.discard("migration_anon_vma", task.tid)
-    check_migration_ptes(k, task, page, newpage, rc)
+    check_migration_ptes(k, task, page, newpage, rc, kind, tag)
     if rc == 0 and PageKsm(newpage):
         check_stable_node(k, task, newpage)
     if rc != EAGAIN:

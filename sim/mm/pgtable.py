@@ -1,7 +1,9 @@
 """Page-table entries and split pte locks (include/asm-generic/pgtable.h, swapops.h).
 
-A pte is a tuple (PRESENT, page, write) or (MIGRATION, old_page, write); an empty pte is
-absent from mm.ptes. Every write goes through set_pte_at / pte_clear, which also keep a
+A pte is a tuple (PRESENT, page, write) or (MIGRATION, old_page, write, tag); an empty pte
+is absent from mm.ptes. The tag names the unmap_and_move call that installed the entry (copied
+along by fork): shadow state for the leak oracle, so an entry leaked by one migration is
+reported once, not again by every later migration of the same (reused) pfn. Every write goes through set_pte_at / pte_clear, which also keep a
 shadow count of the migration entries naming each page (for the leak oracle; not kernel
 state). There is one pte lock per page-table page (PTES_PER_TABLE ptes), as with split ptlocks.
 """
@@ -25,7 +27,7 @@ def pte_lockptr(k: "Kernel", mm: Mm, vpn: int) -> SpinLock:
     return lock
 
 
-def set_pte_at(mm: Mm, vpn: int, pte: tuple[int, Page, bool]) -> None:
+def set_pte_at(mm: Mm, vpn: int, pte: tuple) -> None:
     old = mm.ptes.get(vpn)
     if old is not None and old[0] == MIGRATION:
         old[1].mig_entries -= 1
@@ -34,7 +36,7 @@ def set_pte_at(mm: Mm, vpn: int, pte: tuple[int, Page, bool]) -> None:
     mm.ptes[vpn] = pte
 
 
-def pte_clear(mm: Mm, vpn: int) -> tuple[int, Page, bool] | None:
+def pte_clear(mm: Mm, vpn: int) -> tuple | None:
     old = mm.ptes.pop(vpn, None)
     if old is not None and old[0] == MIGRATION:
         old[1].mig_entries -= 1
@@ -45,8 +47,8 @@ def mk_pte(page: Page, write: bool) -> tuple[int, Page, bool]:
     return (PRESENT, page, write)
 
 
-def make_migration_entry(page: Page, write: bool) -> tuple[int, Page, bool]:
-    return (MIGRATION, page, write)
+def make_migration_entry(page: Page, write: bool, tag: int = 0) -> tuple:
+    return (MIGRATION, page, write, tag)
 
 
 def pte_present(pte: Any) -> bool:

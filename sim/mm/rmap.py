@@ -206,7 +206,7 @@ def try_to_unmap_one(k: "Kernel", task: Task, page: Page, vma: Vma, vpn: int,
     yield from k.step(task, k.costs.tlb_flush, page)       # ptep_clear_flush
     write = mm.ptes[vpn][2]
     if flags & TTU_MIGRATION:
-        set_pte_at(mm, vpn, make_migration_entry(page, write))
+        set_pte_at(mm, vpn, make_migration_entry(page, write, task.data.get("migration", 0)))
         k.tracer.mark(task, "set migration entry", f"{mm.name}:{vpn} -> {page.label}")
     page_remove_rmap(page)
     put_page(k, task, page)                                # page_cache_release

@@ -1,0 +1,149 @@
+"""Each oracle fires on a hand-built bad state and stays quiet on a good one."""
+
+from mmkit import mm_kernel, new_process, run
+
+from sim.checks.invariants import check_invariants
+from sim.checks.kasan import check_anon_vma
+from sim.checks.migration import check_migration_ptes, check_stable_node
+from sim.mm.pgtable import make_migration_entry, set_pte_at
+from sim.mm.rmap import anon_vma_alloc, anon_vma_free
+from sim.objects import StableNode
+from sim.rcu import rcu_read_lock, rcu_read_unlock
+from sim.scenarios.mm import HEAP_START
+
+
+def _task(k, name="t"):
+    return k.spawn(name, lambda k, t: iter(()))
+
+
+def test_anon_vma_checks_live_freed_reused_and_released():
+    k = mm_kernel(anon_vma_per_slab=1)
+    walker, freer, reuser = _task(k, "walker"), _task(k, "freer"), _task(k, "reuser")
+    k.run()
+    for t in (walker, freer, reuser):
+        t.cpu = 0
+    ptr = anon_vma_alloc(k, freer, "X")
+    assert check_anon_vma(k, walker, ptr, "spin_lock", "test")          # live: quiet
+    assert k.violations.counts == {}
+    rcu_read_lock(k, walker)                                            # before the free
+    anon_vma_free(k, freer, ptr)
+    assert not check_anon_vma(k, walker, ptr, "spin_lock", "test")
+    v = k.violations.of("anon_vma_stale")[-1]
+    assert v.detail["reused"] is False and v.detail["rcu_protected"] is True
+    assert v.detail["race"] == "freed inside the accessor's RCU read-side section"
+    assert v.actors == ["walker", "freer"] and v.history[-1]["event"] == "free"
+    rcu_read_unlock(k, walker)
+    # reused at once by another process (same CPU, LIFO freelist), still typed memory
+    again = anon_vma_alloc(k, reuser, "Y")
+    assert again.av is ptr.av and again.valid()
+    walker2 = _task(k, "walker2")
+    k.run()
+    assert not check_anon_vma(k, walker2, ptr, "spin_lock", "test")
+    v = k.violations.of("anon_vma_stale")[-1]
+    assert v.detail["reused"] is True and v.detail["reused_by"] == "Y"
+    assert v.detail["race"] == "accessor not in an RCU read-side section"
+    assert v.actors == ["walker2", "freer", "reuser"]
+    # the CPU moves on to a new slab page; then the object is freed again, its one-object
+    # slab page empties, leaves the cache, and after a grace period goes back to the allocator
+    filler = anon_vma_alloc(k, reuser, "Y")
+    assert filler.av.slab is not again.av.slab
+    anon_vma_free(k, reuser, again)
+    k.run()
+    assert again.av.slab.released
+    walker3 = _task(k, "walker3")
+    k.run()
+    assert not check_anon_vma(k, walker3, again, "spin_unlock", "test")
+    assert k.violations.counts["anon_vma_use_after_free"] == 1
+    assert k.violations.of("anon_vma_use_after_free")[0].detail["slab_released"] is True
+
+
+def test_slab_page_is_not_released_while_an_rcu_reader_that_saw_it_runs():
+    k = mm_kernel(anon_vma_per_slab=1, rcu_gp_us=10.0)
+    holder = {}
+
+    def reader(k, t):
+        rcu_read_lock(k, t)
+        yield from k.spend(t, 100)
+        holder["released_inside"] = holder["ptr"].av.slab.released
+        rcu_read_unlock(k, t)
+
+    def freer(k, t):
+        holder["ptr"] = ptr = anon_vma_alloc(k, t, "X")
+        anon_vma_alloc(k, t, "X")            # the CPU's current slab moves on
+        k.spawn("reader", reader)
+        yield from k.spend(t, 5)
+        anon_vma_free(k, t, ptr)
+
+    k.spawn("freer", freer)
+    k.run()
+    assert holder["released_inside"] is False and holder["ptr"].av.slab.released
+
+
+def test_migration_leak_check():
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "P", 2)
+        return proc
+
+    t, proc = run(k, "P", body)
+    page = proc.mm.ptes[HEAP_START][1]
+    other = proc.mm.ptes[HEAP_START + 1][1]
+    check_migration_ptes(k, t, page, other, 0, "anon", 1)
+    assert k.violations.counts == {}
+    set_pte_at(proc.mm, HEAP_START, make_migration_entry(page, True, 1))
+    check_migration_ptes(k, t, page, other, 0, "anon", 2)      # another migration's entry
+    assert k.violations.counts == {}
+    check_migration_ptes(k, t, page, other, 0, "anon", 1)
+    v = k.violations.of("migration_pte_leak")[0]
+    assert v.detail["left_in"] == [{"mm": "P", "vpn": HEAP_START, "write": True}]
+    assert v.detail["entries_left"] == 1
+
+
+def test_stable_node_check():
+    k = mm_kernel()
+
+    def body(k, t):
+        return (yield from new_process(k, t, "P", 1))
+
+    t, proc = run(k, "P", body)
+    page = proc.mm.ptes[HEAP_START][1]
+    node = StableNode(0, page.pfn, page.content)
+    page.mapping = node
+    assert check_stable_node(k, t, page) and k.violations.counts == {}
+    node.kpfn = page.pfn + 1
+    assert not check_stable_node(k, t, page)
+    node2 = StableNode(1, page.pfn, page.content)
+    node2.freed = True
+    page.mapping = node2
+    assert not check_stable_node(k, t, page)
+    problems = [v.detail["problem"] for v in k.violations.of("stale_stable_node")]
+    assert problems == [f"kpfn {page.pfn + 1} does not point at pfn {page.pfn}",
+                        "stable_node freed under its KSM page"]
+
+
+def test_invariants_quiet_on_a_good_machine_and_firing_on_bad_ones():
+    k = mm_kernel()
+
+    def body(k, t):
+        a = yield from new_process(k, t, "A", 4)
+        b = yield from new_process(k, t, "B", 4)
+        return a, b
+
+    _, (a, b) = run(k, "P", body)
+    check_invariants(k)
+    assert k.violations.counts == {}
+    page = a.mm.ptes[HEAP_START][1]
+    page.mapcount += 1                                       # mapcount without a pte
+    check_invariants(k)
+    page.mapcount -= 1
+    freed = b.mm.ptes[HEAP_START][1]
+    freed.free = True                                        # pte mapping a freed page
+    check_invariants(k)
+    freed.free = False
+    a.heap.anon_vma.av.head.append(b.heap)                   # a foreign vma on A's list
+    check_invariants(k)
+    whats = sorted(v.detail["what"] for v in k.violations.of("invariant"))
+    assert whats == ["anon_vma list holds a vma not pointing to it",
+                     "mapcount disagrees with present ptes",
+                     "pte maps a freed page"]
