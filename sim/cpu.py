@@ -101,7 +101,10 @@ class CpuSet:
     def should_preempt(self, task: Task) -> bool:
         if not self.runqueue or task.preempt_count:
             return False
-        return task.need_resched or self.k.env._now - task.slice_start >= self.timeslice()
+        if task.need_resched:
+            return True
+        ran = self.k.env._now - task.slice_start
+        return ran >= self.min_gran and ran >= self.timeslice()
 
     def preempt(self, task: Task) -> Generator[Event, None, None]:
         """Give the CPU to the head of the runqueue and queue behind it."""

@@ -148,7 +148,17 @@ class Tracer:
         for col, t in enumerate(actors):
             ring = list(t.ring)
             if since is not None:
+                earlier = [e for e in ring if e[1] < since]
                 ring = [e for e in ring if e[1] >= since]
+                # the calls the actor was already inside when the diagram starts
+                # frames open now that nothing re-entered since were open then, too
+                first_call = min((e[2] for e in ring if e[4] is None and e[3] not in _MARKS),
+                                 default=len(t.stack))
+                ctx = dict(_open_calls(earlier))
+                for d in range(min(first_call, len(t.stack))):
+                    ctx.setdefault(d, t.stack[d])
+                for depth, name in sorted(ctx.items()):
+                    rows.append((-100_000 + col * 1000 + depth, -1.0, col, " " * depth + name))
             else:
                 ring = ring[-16:]
             for seq, ts, depth, op, obj in ring:
@@ -158,7 +168,7 @@ class Tracer:
             rows.append((1 << 62, self.k.env._now, actors.index(mark[0]),
                          " " * len(mark[0].stack) + mark[1] + "   <== BUG"))
         if len(rows) > max_rows:
-            head = max_rows // 4
+            head = max_rows // 3
             rows = rows[:head] + [(-1, -1.0, -1, "")] + rows[-(max_rows - head - 1):]
         w = width
         header = f"{'time_us':>12} | " + " | ".join(f"{t.name[:w]:<{w}}" for t in actors)
@@ -168,7 +178,24 @@ class Tracer:
                 lines.append(f"{'...':>12} | " + " | ".join(f"{'...':<{w}}" for _ in actors))
                 continue
             cells = [" " * w] * len(actors)
-            txt = text if len(text) <= w else text[: w - 1] + "~"
+            txt = text if len(text) <= w or text.endswith("<== BUG") else text[: w - 1] + "~"
             cells[col] = f"{txt:<{w}}"
-            lines.append(f"{ts:12.3f} | " + " | ".join(cells))
+            stamp = f"{ts:12.3f}" if ts >= 0 else f"{'(earlier)':>12}"
+            lines.append(f"{stamp} | " + " | ".join(cells))
         return "\n".join(line.rstrip() for line in lines)
+
+
+def _open_calls(ring: list[tuple]) -> list[tuple[int, str]]:
+    """(depth, name) of the kernel functions still open at the end of a ring prefix. Each
+    entry's depth says how deep the stack was; a call entry names the frame at its depth. The
+    ring may start mid-stack, so shallower frames can be unknown (left out)."""
+    stack: dict[int, str] = {}
+    for _seq, _ts, depth, op, obj in ring:
+        for d in [d for d in stack if d >= depth]:
+            del stack[d]
+        if obj is None and op not in _MARKS:
+            stack[depth] = op
+    return sorted(stack.items())
+
+
+_MARKS = {"rcu_read_lock", "rcu_read_unlock", "preempted", "anon_vma_free", "oops", "wait"}
