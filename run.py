@@ -41,6 +41,9 @@ def _pos_int(text: str) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.params:
+        print(report.params_markdown(SCENARIOS, [load(n) for n in sim.workloads()]), end="")
+        return 0
     workloads = []
     for name in sim.workloads():
         w = load(name)
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("list", help="workloads, variants, violation kinds")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--params", action="store_true",
+                   help="every workload parameter (meaning, unit, default, range) as Markdown")
     p.set_defaults(fn=cmd_list)
 
     p = sub.add_parser("run", help="simulate one workload")

@@ -119,3 +119,14 @@ def test_list(root):
             "stale_stable_node", "lock_order_inversion", "deadlock",
             "invariant"} <= {k["name"] for k in d["violation_kinds"]}
     assert cli(root, "list").returncode == 0
+
+
+def test_workload_parameter_docs_are_current(root):
+    p = cli(root, "list", "--params")
+    assert p.returncode == 0
+    assert (root / "workloads" / "README.md").read_text() == p.stdout, \
+        "regenerate: python run.py list --params > workloads/README.md"
+    for key in ("processes", "pages_per_process", "ksm_share", "fork_rate", "exit_rate",
+                "fault_rate", "migrate_rate", "offline_interval_us", "duration_ms",
+                "costs.page_copy", "costs.pte_op", "costs.vma_visit"):
+        assert f"| `{key}` |" in p.stdout

@@ -263,3 +263,30 @@ def test_migrate_pages_retries_a_locked_page_and_forces_from_pass_three():
     assert left == 0 and now > 50       # waited in lock_page once force was on
     assert "wait PG_locked" not in lock_log(t)
     assert any(e[3] == "wait" and e[4].cls.name == "PG_locked" for e in t.ring)
+
+
+def test_last_refcount_drop_waits_for_anon_vma_unlink_and_frees_once():
+    """atomic_dec_and_lock takes the final reference down under anon_vma->lock, so an
+    anon_vma_unlink holding that lock sees it still pinned and leaves the free to us."""
+    from sim.mm.migrate import drop_anon_vma
+    from sim.mm.rmap import anon_vma_unlink
+    k = mm_kernel(costs__pte_op=5.0, cost_shape=1e6)
+    box = {}
+
+    def dropper(k, t, ptr):
+        yield from k.spend(t, 1.0)
+        yield from drop_anon_vma(k, t, ptr)
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "X", 1)
+        ptr = proc.heap.anon_vma
+        ptr.av.external_refcount = 1                   # as unmap_and_move's get_anon_vma
+        box["ptr"] = ptr
+        box["h"] = k.spawn("hotremove", dropper, ptr)
+        yield from anon_vma_unlink(k, t, proc.heap)    # holds the lock ~5 us
+
+    run(k, "X", body)
+    av = box["ptr"].av
+    frees = [h for h in av.history if h["event"] == "free"]
+    assert [f["by"] for f in frees] == ["hotremove"]
+    assert av.lock.cls.stat.contentions == 1 and k.violations.counts == {}

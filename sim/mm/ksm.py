@@ -26,8 +26,9 @@ from ..task import Task
 from . import EFAULT, SWAP_AGAIN, SWAP_FAIL
 from .page_alloc import get_page, get_page_unless_zero, put_page
 from .pgtable import mk_pte, pte_lockptr, pte_present, set_pte_at
-from .rmap import (anon_vma_free, anon_vma_lock, anon_vma_unlock, page_add_anon_rmap,
-                   page_check_address, page_remove_rmap, try_to_unmap_one, vma_address)
+from .rmap import (anon_vma_free, anon_vma_lock, anon_vma_unlock, atomic_dec_and_lock,
+                   page_add_anon_rmap, page_check_address, page_remove_rmap,
+                   try_to_unmap_one, vma_address)
 
 if TYPE_CHECKING:
     from ..engine import Kernel
@@ -62,21 +63,15 @@ def hold_anon_vma(k: "Kernel", task: Task, item: RmapItem, ptr: Any) -> None:
 
 @kfunc
 def drop_anon_vma(k: "Kernel", task: Task, item: RmapItem) -> Gen:
-    """atomic_dec_and_lock(&anon_vma->ksm_refcount, &anon_vma->lock): free it if that was
-    the last reference and its list is empty."""
+    """Drop the rmap_item's ksm_refcount; the last one frees an anon_vma with an empty list."""
     ptr = item.anon_vma
     if ptr is None:
         return
-    av = ptr.av
-    check_anon_vma(k, task, ptr, "atomic_dec(ksm_refcount)", "drop_anon_vma")
-    av.ksm_refcount -= 1
-    if av.ksm_refcount:
-        return
-    yield from anon_vma_lock(k, task, ptr, "drop_anon_vma")
-    empty = not av.head and av.external_refcount == 0
-    anon_vma_unlock(k, task, ptr, "drop_anon_vma")
-    if empty:
-        anon_vma_free(k, task, ptr)
+    if (yield from atomic_dec_and_lock(k, task, ptr, "ksm_refcount", "drop_anon_vma")):
+        empty = not ptr.av.head and ptr.av.external_refcount == 0
+        anon_vma_unlock(k, task, ptr, "drop_anon_vma")
+        if empty:
+            anon_vma_free(k, task, ptr)
 
 
 # --- the stable tree ----------------------------------------------------------------------------

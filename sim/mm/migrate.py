@@ -21,8 +21,9 @@ from ..task import Task
 from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops
 from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
 from .pgtable import is_migration_entry, mk_pte, pte_lockptr, set_pte_at
-from .rmap import (anon_vma_free, anon_vma_lock, anon_vma_unlock, page_add_anon_rmap,
-                   page_add_file_rmap, rmap_walk, try_to_unmap, vma_address)
+from .rmap import (anon_vma_free, anon_vma_lock, anon_vma_unlock, atomic_dec_and_lock,
+                   page_add_anon_rmap, page_add_file_rmap, rmap_walk, try_to_unmap,
+                   vma_address)
 from .vmscan import putback_lru_page
 
 if TYPE_CHECKING:
@@ -177,16 +178,13 @@ def get_anon_vma(k: "Kernel", task: Task, page: Page) -> Any:
 
 @kfunc
 def drop_anon_vma(k: "Kernel", task: Task, ptr: Any) -> Gen:
-    """2.6.35: atomic_dec_and_lock(&anon_vma->external_refcount, &anon_vma->lock)."""
-    av = ptr.av
-    av.external_refcount -= 1
-    if av.external_refcount:
-        return
-    yield from anon_vma_lock(k, task, ptr, "drop_anon_vma")
-    empty = not av.head and av.ksm_refcount == 0
-    anon_vma_unlock(k, task, ptr, "drop_anon_vma")
-    if empty:
-        anon_vma_free(k, task, ptr)
+    """2.6.35: drop the migration's external_refcount; the last one frees an anon_vma whose
+    list emptied meanwhile."""
+    if (yield from atomic_dec_and_lock(k, task, ptr, "external_refcount", "drop_anon_vma")):
+        empty = not ptr.av.head and ptr.av.ksm_refcount == 0
+        anon_vma_unlock(k, task, ptr, "drop_anon_vma")
+        if empty:
+            anon_vma_free(k, task, ptr)
 
 
 # --- unmap_and_move / migrate_pages -----------------------------------------------------------

@@ -66,6 +66,27 @@ def anon_vma_unlock(k: "Kernel", task: Task, ptr: AnonVmaPtr, via: str,
     spin_unlock(k, task, ptr.av.lock)
 
 
+def atomic_dec_and_lock(k: "Kernel", task: Task, ptr: AnonVmaPtr, counter: str,
+                        via: str) -> Gen:
+    """atomic_dec_and_lock(&anon_vma->counter, &anon_vma->lock): decrement, and if that
+    reaches zero return True holding the lock. The last decrement happens under the lock
+    (atomic_add_unless fast path for the others), so anon_vma_unlink, which tests the
+    counter under the same lock, cannot see zero and free the anon_vma under us."""
+    av = ptr.av
+    check_anon_vma(k, task, ptr, f"atomic_dec({counter})", via)
+    n = getattr(av, counter)
+    if n != 1:
+        setattr(av, counter, n - 1)
+        return False
+    yield from anon_vma_lock(k, task, ptr, via)
+    n = getattr(av, counter) - 1
+    setattr(av, counter, n)
+    if n == 0:
+        return True
+    anon_vma_unlock(k, task, ptr, via)
+    return False
+
+
 @kfunc
 def anon_vma_prepare(k: "Kernel", task: Task, vma: Vma) -> Gen:
     """Give the vma an anon_vma on its first anonymous fault (find_mergeable_anon_vma, which
