@@ -15,14 +15,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# the race demo: a hotremove-exit run that hits the page_lock_anon_vma race (README.md)
 demo: $(STAMP)
-	$(BIN)/python run.py run lock-calibration
+	$(BIN)/python run.py run hotremove-exit --seed 17
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_locks.py
+	$(BIN)/python benchmarks/bench_mm.py
+	$(BIN)/python benchmarks/hit_rates.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
