@@ -45,9 +45,6 @@ class Costs:
     def __init__(self, table: dict[str, float]) -> None:
         self.__dict__.update(table)
 
-    def as_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
-
 
 class Kernel:
     def __init__(self, params: dict[str, Any], seed: int = 0, variant: Variant | None = None,

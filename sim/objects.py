@@ -15,8 +15,7 @@ from typing import Any
 
 from .locks import PageLock, RwSemaphore, SpinLock
 
-VM_MERGEABLE = 0x1
-VM_SHARED = 0x2          # (no shared anon in the workloads: every anon vma is a COW mapping)
+VM_MERGEABLE = 0x1       # (no VM_SHARED anon: every anon vma is a private COW mapping)
 
 PTES_PER_TABLE = 512     # one page-table page (and one split pte lock) covers 512 ptes
 
@@ -115,7 +114,7 @@ class Page:
     (PAGE_MAPPING_ANON|PAGE_MAPPING_KSM) or an AddressSpace (file)."""
 
     __slots__ = ("pfn", "label", "block", "lock", "lru", "count", "mapcount", "mapping", "index",
-                 "content", "free", "swapcache", "writeback", "mig_entries", "isolated_by")
+                 "content", "free", "mig_entries")
 
     def __init__(self, pfn: int, block: int, lock: PageLock) -> None:
         self.pfn = pfn
@@ -129,10 +128,7 @@ class Page:
         self.index = 0
         self.content = 0
         self.free = True
-        self.swapcache = False
-        self.writeback = False
         self.mig_entries = 0       # shadow (not kernel state): migration ptes naming this page
-        self.isolated_by = ""      # shadow: who isolated it from the LRU
 
     def __repr__(self) -> str:
         return f"<Page {self.pfn}>"

@@ -32,7 +32,6 @@ class Rcu:
         self.batch: list[Callable[[], None]] = []    # callbacks of the current grace period
         self.pending: list[Callable[[], None]] = []  # queued for the next one
         self.completed = 0
-        self.durations: list[float] = []
 
     # grace-period machinery
     def _start(self) -> None:
@@ -58,7 +57,6 @@ class Rcu:
     def _complete(self) -> None:
         self.gp_active = False
         self.completed += 1
-        self.durations.append(self.k.env._now - self.gp_start)
         batch, self.batch = self.batch, []
         for cb in batch:
             cb()
@@ -70,9 +68,6 @@ class Rcu:
         self.pending.append(cb)
         if not self.gp_active:
             self._start()
-
-    def in_gp_holdouts(self, tid: int) -> bool:
-        return tid in self.holdouts
 
 
 def rcu_read_lock(k: "Kernel", task: Task) -> None:

@@ -27,9 +27,6 @@ class Result:
     truncated: bool = False
     chrome_trace: dict[str, Any] | None = field(default=None, repr=False)  # not in to_dict
 
-    def kinds(self) -> set[str]:
-        return set(self.violation_counts)
-
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "workload": self.workload,

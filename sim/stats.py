@@ -84,7 +84,8 @@ class LockStat:
             self.hold_max = hold
 
     def mean_wait(self) -> float:
-        """Mean wait over all acquisitions (zero for uncontended ones): what queueing theory gives."""
+        """Mean wait over all acquisitions (zero for uncontended ones), as queueing theory
+        gives it."""
         return self.wait_total / self.acquisitions if self.acquisitions else 0.0
 
     def mean_wait_ci(self, skip: int = 1, z: float = 1.96) -> tuple[float, float, int]:

@@ -26,9 +26,8 @@ from ..task import Task
 from . import EFAULT, SWAP_AGAIN, SWAP_FAIL
 from .page_alloc import get_page, get_page_unless_zero, put_page
 from .pgtable import mk_pte, pte_lockptr, pte_present, set_pte_at
-from .rmap import (anon_vma_free, anon_vma_lock, anon_vma_unlock, atomic_dec_and_lock,
-                   page_add_anon_rmap, page_check_address, page_remove_rmap,
-                   try_to_unmap_one, vma_address)
+from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_check_address,
+                   page_remove_rmap, put_anon_vma_ref, try_to_unmap_one, vma_address)
 
 if TYPE_CHECKING:
     from ..engine import Kernel
@@ -64,14 +63,8 @@ def hold_anon_vma(k: "Kernel", task: Task, item: RmapItem, ptr: Any) -> None:
 @kfunc
 def drop_anon_vma(k: "Kernel", task: Task, item: RmapItem) -> Gen:
     """Drop the rmap_item's ksm_refcount; the last one frees an anon_vma with an empty list."""
-    ptr = item.anon_vma
-    if ptr is None:
-        return
-    if (yield from atomic_dec_and_lock(k, task, ptr, "ksm_refcount", "drop_anon_vma")):
-        empty = not ptr.av.head and ptr.av.external_refcount == 0
-        anon_vma_unlock(k, task, ptr, "drop_anon_vma")
-        if empty:
-            anon_vma_free(k, task, ptr)
+    if item.anon_vma is not None:
+        yield from put_anon_vma_ref(k, task, item.anon_vma, "ksm_refcount", "drop_anon_vma")
 
 
 # --- the stable tree ----------------------------------------------------------------------------

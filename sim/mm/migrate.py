@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ..checks.kasan import check_anon_vma
 from ..checks.migration import check_migration_ptes, check_stable_node, page_kind
 from ..engine import kfunc
-from ..locks import lock_page, spin_lock, spin_unlock, trylock_page, unlock_page, wait_on_page_locked
+from ..locks import (lock_page, spin_lock, spin_unlock, trylock_page, unlock_page,
+                     wait_on_page_locked)
 from ..objects import (AddressSpace, Page, PageAnon, PageKsm, Vma, page_anon_vma,
                        page_mapped, page_mapping)
 from ..rcu import rcu_read_lock, rcu_read_unlock
@@ -21,9 +22,8 @@ from ..task import Task
 from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops
 from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
 from .pgtable import is_migration_entry, mk_pte, pte_lockptr, set_pte_at
-from .rmap import (anon_vma_free, anon_vma_lock, anon_vma_unlock, atomic_dec_and_lock,
-                   page_add_anon_rmap, page_add_file_rmap, rmap_walk, try_to_unmap,
-                   vma_address)
+from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_add_file_rmap,
+                   put_anon_vma_ref, rmap_walk, try_to_unmap, vma_walk)
 from .vmscan import putback_lru_page
 
 if TYPE_CHECKING:
@@ -73,11 +73,9 @@ def remove_anon_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) ->
     if ptr is None:
         return
     yield from anon_vma_lock(k, task, ptr, "remove_anon_migration_ptes", new)
-    for vma in list(ptr.av.head):
-        yield from k.step(task, k.costs.vma_visit, vma)
-        addr = vma_address(new, vma)
-        if addr is not None:
-            yield from remove_migration_pte(k, task, new, vma, addr, old)
+    yield from vma_walk(k, task, new, ptr.av.head,
+                        lambda vma, a: remove_migration_pte(k, task, new, vma, a, old),
+                        lambda ret: False)
     anon_vma_unlock(k, task, ptr, "remove_anon_migration_ptes", new)
 
 
@@ -87,11 +85,9 @@ def remove_file_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) ->
     if mapping is None:
         return
     yield from spin_lock(k, task, mapping.i_mmap_lock)
-    for vma in list(mapping.i_mmap):
-        yield from k.step(task, k.costs.vma_visit, vma)
-        addr = vma_address(new, vma)
-        if addr is not None:
-            yield from remove_migration_pte(k, task, new, vma, addr, old)
+    yield from vma_walk(k, task, new, mapping.i_mmap,
+                        lambda vma, a: remove_migration_pte(k, task, new, vma, a, old),
+                        lambda ret: False)
     spin_unlock(k, task, mapping.i_mmap_lock)
 
 
@@ -180,11 +176,7 @@ def get_anon_vma(k: "Kernel", task: Task, page: Page) -> Any:
 def drop_anon_vma(k: "Kernel", task: Task, ptr: Any) -> Gen:
     """2.6.35: drop the migration's external_refcount; the last one frees an anon_vma whose
     list emptied meanwhile."""
-    if (yield from atomic_dec_and_lock(k, task, ptr, "external_refcount", "drop_anon_vma")):
-        empty = not ptr.av.head and ptr.av.ksm_refcount == 0
-        anon_vma_unlock(k, task, ptr, "drop_anon_vma")
-        if empty:
-            anon_vma_free(k, task, ptr)
+    yield from put_anon_vma_ref(k, task, ptr, "external_refcount", "drop_anon_vma")
 
 
 # --- unmap_and_move / migrate_pages -----------------------------------------------------------

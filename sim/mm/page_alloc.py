@@ -73,5 +73,4 @@ def __free_page(k: "Kernel", task: Task | None, page: Page) -> None:
     page.lru = False
     page.mapping = None
     page.free = True
-    page.isolated_by = ""
     m.blocks[page.block].free.append(page.pfn)

@@ -3,9 +3,10 @@
 A pte is a tuple (PRESENT, page, write) or (MIGRATION, old_page, write, tag); an empty pte
 is absent from mm.ptes. The tag names the unmap_and_move call that installed the entry (copied
 along by fork): shadow state for the leak oracle, so an entry leaked by one migration is
-reported once, not again by every later migration of the same (reused) pfn. Every write goes through set_pte_at / pte_clear, which also keep a
-shadow count of the migration entries naming each page (for the leak oracle; not kernel
-state). There is one pte lock per page-table page (PTES_PER_TABLE ptes), as with split ptlocks.
+reported once, not again by every later migration of the same (reused) pfn. Every write goes
+through set_pte_at / pte_clear, which also keep a shadow count of the migration entries
+naming each page (for the leak oracle; not kernel state). There is one pte lock per page-table
+page (PTES_PER_TABLE ptes), as with split ptlocks.
 """
 
 from __future__ import annotations

@@ -66,6 +66,11 @@ def anon_vma_unlock(k: "Kernel", task: Task, ptr: AnonVmaPtr, via: str,
     spin_unlock(k, task, ptr.av.lock)
 
 
+def anon_vma_unused(av: Any) -> bool:
+    """Nothing keeps it: no vma on its list, no KSM rmap_item, no migration (2.6.35)."""
+    return not av.head and av.ksm_refcount == 0 and av.external_refcount == 0
+
+
 def atomic_dec_and_lock(k: "Kernel", task: Task, ptr: AnonVmaPtr, counter: str,
                         via: str) -> Gen:
     """atomic_dec_and_lock(&anon_vma->counter, &anon_vma->lock): decrement, and if that
@@ -138,10 +143,20 @@ def anon_vma_unlink(k: "Kernel", task: Task, vma: Vma) -> Gen:
     vma.linked = False
     # garbage collect the anon_vma if it is empty (2.6.35's external_refcount stays 0 unless
     # the anon-vma-refcount variant's migration holds it)
-    empty = not av.head and av.ksm_refcount == 0 and av.external_refcount == 0
+    empty = anon_vma_unused(av)
     anon_vma_unlock(k, task, ptr, "anon_vma_unlink")
     if empty:
         anon_vma_free(k, task, ptr)
+
+
+def put_anon_vma_ref(k: "Kernel", task: Task, ptr: AnonVmaPtr, counter: str, via: str) -> Gen:
+    """Drop a counted reference (KSM's ksm_refcount, or 2.6.35 migration's external_refcount);
+    the last one frees the anon_vma if its list emptied meanwhile."""
+    if (yield from atomic_dec_and_lock(k, task, ptr, counter, via)):
+        empty = anon_vma_unused(ptr.av)
+        anon_vma_unlock(k, task, ptr, via)
+        if empty:
+            anon_vma_free(k, task, ptr)
 
 
 # --- page_lock_anon_vma ---------------------------------------------------------------------
@@ -203,6 +218,32 @@ def page_remove_rmap(page: Page) -> None:
     page.mapcount -= 1
 
 
+# --- the walks ----------------------------------------------------------------------------------
+
+def vma_walk(k: "Kernel", task: Task, page: Page, vmas: list[Vma],
+             visit: Callable[[Vma, int], Gen], stop: Callable[[int], bool]) -> Gen:
+    """The loop every anon and file rmap walk shares (the caller holds the list's lock): visit
+    each vma that can map the page's index, until stop(ret)."""
+    ret = SWAP_AGAIN
+    for vma in list(vmas):
+        yield from k.step(task, k.costs.vma_visit, vma)
+        address = vma_address(page, vma)
+        if address is None:
+            continue
+        ret = yield from visit(vma, address)
+        if stop(ret):
+            break
+    return ret
+
+
+def _unmapped_or_failed(page: Page) -> Callable[[int], bool]:
+    return lambda ret: ret != SWAP_AGAIN or not page_mapped(page)
+
+
+def _failed(ret: int) -> bool:
+    return ret != SWAP_AGAIN
+
+
 # --- try_to_unmap -----------------------------------------------------------------------------
 
 @kfunc
@@ -240,15 +281,9 @@ def try_to_unmap_anon(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
     ptr = yield from page_lock_anon_vma(k, task, page)
     if ptr is None:
         return SWAP_AGAIN
-    ret = SWAP_AGAIN
-    for vma in list(ptr.av.head):
-        yield from k.step(task, k.costs.vma_visit, vma)
-        address = vma_address(page, vma)
-        if address is None:
-            continue
-        ret = yield from try_to_unmap_one(k, task, page, vma, address, flags)
-        if ret != SWAP_AGAIN or not page_mapped(page):
-            break
+    ret = yield from vma_walk(k, task, page, ptr.av.head,
+                              lambda vma, a: try_to_unmap_one(k, task, page, vma, a, flags),
+                              _unmapped_or_failed(page))
     page_unlock_anon_vma(k, task, ptr)
     return ret
 
@@ -257,16 +292,10 @@ def try_to_unmap_anon(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
 def try_to_unmap_file(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
     mapping = page_mapping(page)
     assert mapping is not None
-    ret = SWAP_AGAIN
     yield from spin_lock(k, task, mapping.i_mmap_lock)
-    for vma in list(mapping.i_mmap):
-        yield from k.step(task, k.costs.vma_visit, vma)
-        address = vma_address(page, vma)
-        if address is None:
-            continue
-        ret = yield from try_to_unmap_one(k, task, page, vma, address, flags)
-        if ret != SWAP_AGAIN or not page_mapped(page):
-            break
+    ret = yield from vma_walk(k, task, page, mapping.i_mmap,
+                              lambda vma, a: try_to_unmap_one(k, task, page, vma, a, flags),
+                              _unmapped_or_failed(page))
     spin_unlock(k, task, mapping.i_mmap_lock)
     return ret
 
@@ -302,15 +331,8 @@ def rmap_walk_anon(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: 
         if ptr is None:
             return SWAP_AGAIN
         yield from anon_vma_lock(k, task, ptr, "rmap_walk_anon", page)
-    ret = SWAP_AGAIN
-    for vma in list(ptr.av.head):
-        yield from k.step(task, k.costs.vma_visit, vma)
-        address = vma_address(page, vma)
-        if address is None:
-            continue
-        ret = yield from rmap_one(k, task, page, vma, address, arg)
-        if ret != SWAP_AGAIN:
-            break
+    ret = yield from vma_walk(k, task, page, ptr.av.head,
+                              lambda vma, a: rmap_one(k, task, page, vma, a, arg), _failed)
     if k.variant.rmap_walk_anon_page_lock_anon_vma:
         page_unlock_anon_vma(k, task, ptr)
     else:
@@ -323,16 +345,9 @@ def rmap_walk_file(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: 
     mapping = page_mapping(page)
     if mapping is None:
         return SWAP_AGAIN
-    ret = SWAP_AGAIN
     yield from spin_lock(k, task, mapping.i_mmap_lock)
-    for vma in list(mapping.i_mmap):
-        yield from k.step(task, k.costs.vma_visit, vma)
-        address = vma_address(page, vma)
-        if address is None:
-            continue
-        ret = yield from rmap_one(k, task, page, vma, address, arg)
-        if ret != SWAP_AGAIN:
-            break
+    ret = yield from vma_walk(k, task, page, mapping.i_mmap,
+                              lambda vma, a: rmap_one(k, task, page, vma, a, arg), _failed)
     spin_unlock(k, task, mapping.i_mmap_lock)
     return ret
 

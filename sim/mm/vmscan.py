@@ -26,7 +26,6 @@ def isolate_lru_page(k: "Kernel", task: Task, page: Page) -> Generator[Any, Any,
     if page.lru and page.count > 0:
         page.lru = False
         get_page(page)
-        page.isolated_by = task.name
         ret = 0
     spin_unlock(k, task, m.lru_lock)
     return ret
@@ -39,7 +38,6 @@ def putback_lru_page(k: "Kernel", task: Task, page: Page) -> Generator[Any, Any,
     yield from spin_lock(k, task, m.lru_lock)
     yield from k.step(task, k.costs.lru_op, page)
     page.lru = True
-    page.isolated_by = ""
     spin_unlock(k, task, m.lru_lock)
     put_page(k, task, page)
 

@@ -10,7 +10,7 @@ after a KSM merge, map KSM pages without rmap_items of their own.
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..checks.invariants import check_invariants
@@ -114,8 +114,6 @@ class Proc:
     heap: Vma | None = None
     live_children: int = 0
     parent: "Proc | None" = None
-    alive: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class MmModel:
@@ -198,7 +196,6 @@ class MmModel:
             k.tracer.mark(task, "oops", str(e))
             k.count("tasks killed by an oops")
         yield from do_exit(k, task, proc)
-        proc.alive = False
         del self.procs[proc.pid]
         k.count("exits")
         if proc.child:

@@ -13,12 +13,4 @@ from .base import Strategy
 from .controlled import Controlled, RandomWalk, Replay, ReplayDivergence
 from .timed import Timed
 
-STRATEGIES: dict[str, type[Strategy]] = {"timed": Timed, "random": RandomWalk}
-
-
-def make(name: str, **kw: object) -> Strategy:
-    return STRATEGIES[name](**kw)  # type: ignore[arg-type]
-
-
-__all__ = ["Strategy", "Timed", "Controlled", "RandomWalk", "Replay", "ReplayDivergence",
-           "STRATEGIES", "make"]
+__all__ = ["Strategy", "Timed", "Controlled", "RandomWalk", "Replay", "ReplayDivergence"]
