@@ -49,3 +49,12 @@ def test_controlled_random_walk_replays_exactly():
     with pytest.raises(ReplayDivergence):
         sim.simulate("lock-calibration", seed=5, acquisitions=300,
                      strategy=Replay(flipped[:10]))
+
+
+def test_controlled_mode_drives_the_mm_model_and_replays_it():
+    a = sim.simulate("hotremove-exit", seed=3, duration_ms=5, strategy=RandomWalk())
+    assert a.counters["migrations"] > 0 and len(a.schedule["choices"]) > 1000
+    b = sim.simulate("hotremove-exit", seed=3, duration_ms=5,
+                     strategy=Replay(a.schedule["choices"]))
+    assert json.dumps(b.to_dict()) == json.dumps(
+        {**a.to_dict(), "schedule": {"strategy": "replay", "choices": a.schedule["choices"]}})
