@@ -25,7 +25,7 @@ from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
 from . import EFAULT, SWAP_AGAIN, SWAP_FAIL
 from .page_alloc import get_page, get_page_unless_zero, put_page
-from .pgtable import mk_pte, pte_lockptr, pte_present, set_pte_at
+from .pgtable import mk_pte, pte_lockptr, pte_offset_map_lock, pte_present, set_pte_at
 from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_check_address,
                    page_remove_rmap, put_anon_vma_ref, try_to_unmap_one, vma_address)
 
@@ -155,9 +155,7 @@ def stable_tree_append(k: "Kernel", item: RmapItem, node: StableNode) -> None:
 @kfunc
 def follow_page(k: "Kernel", task: Task, mm: Mm, addr: int) -> Gen:
     """follow_page(FOLL_GET): the present page at addr with a reference, or None."""
-    ptl = pte_lockptr(k, mm, addr)
-    yield from spin_lock(k, task, ptl)
-    yield from k.step(task, k.costs.pte_op, ptl)
+    ptl = yield from pte_offset_map_lock(k, task, mm, addr)
     pte = mm.ptes.get(addr)
     page = None
     if pte_present(pte):
@@ -261,9 +259,7 @@ def replace_page(k: "Kernel", task: Task, vma: Vma, page: Page, kpage: Page,
     addr = vma_address(page, vma)
     if addr is None:
         return EFAULT
-    ptl = pte_lockptr(k, mm, addr)
-    yield from spin_lock(k, task, ptl)
-    yield from k.step(task, k.costs.pte_op, ptl)
+    ptl = yield from pte_offset_map_lock(k, task, mm, addr)
     if mm.ptes.get(addr) != orig:
         spin_unlock(k, task, ptl)
         return EFAULT

@@ -16,7 +16,7 @@ from ..task import Task
 from .migrate import migration_entry_wait
 from .page_alloc import alloc_page, get_page, put_page
 from .pgtable import (is_migration_entry, make_migration_entry, mk_pte, pte_clear, pte_lockptr,
-                      pte_present, set_pte_at)
+                      pte_offset_map_lock, pte_present, set_pte_at)
 from .rmap import (anon_vma_prepare, page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
                    page_remove_rmap)
 from .tlb import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
@@ -41,9 +41,7 @@ def do_anonymous_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Ge
     if page is None:
         return VM_FAULT_OOM
     page.content = k.machine.new_content(mm, vpn)
-    ptl = pte_lockptr(k, mm, vpn)
-    yield from spin_lock(k, task, ptl)
-    yield from k.step(task, k.costs.pte_op, ptl)
+    ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     if vpn in mm.ptes:
         spin_unlock(k, task, ptl)
         put_page(k, task, page)
@@ -76,9 +74,7 @@ def do_linear_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
         page.lru = True
         put_page(k, task, page)                                  # alloc ref -> cache ref only
     get_page(page)
-    ptl = pte_lockptr(k, mm, vpn)
-    yield from spin_lock(k, task, ptl)
-    yield from k.step(task, k.costs.pte_op, ptl)
+    ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     if vpn in mm.ptes:
         spin_unlock(k, task, ptl)
         put_page(k, task, page)
@@ -93,9 +89,7 @@ def do_linear_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
 def do_wp_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
     """Write to a write-protected present pte: reuse an exclusively mapped anon page, else
     break COW into a new copy (always for KSM pages)."""
-    ptl = pte_lockptr(k, mm, vpn)
-    yield from spin_lock(k, task, ptl)
-    yield from k.step(task, k.costs.pte_op, ptl)
+    ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     orig = mm.ptes.get(vpn)
     if not pte_present(orig) or orig[2]:
         spin_unlock(k, task, ptl)
@@ -164,9 +158,7 @@ def handle_mm_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int, write: 
         return (yield from do_swap_page(k, task, mm, vma, vpn))
     if write and not pte[2]:
         return (yield from do_wp_page(k, task, mm, vma, vpn))
-    ptl = pte_lockptr(k, mm, vpn)                              # spurious: just mark young
-    yield from spin_lock(k, task, ptl)
-    yield from k.step(task, k.costs.pte_op, ptl)
+    ptl = yield from pte_offset_map_lock(k, task, mm, vpn)     # spurious: just mark young
     spin_unlock(k, task, ptl)
     return 0
 

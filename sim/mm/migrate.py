@@ -21,7 +21,7 @@ from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
 from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops
 from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
-from .pgtable import is_migration_entry, mk_pte, pte_lockptr, set_pte_at
+from .pgtable import is_migration_entry, mk_pte, pte_offset_map_lock, set_pte_at
 from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_add_file_rmap,
                    put_anon_vma_ref, rmap_walk, try_to_unmap, vma_walk)
 from .vmscan import putback_lru_page
@@ -49,9 +49,7 @@ def remove_migration_pte(k: "Kernel", task: Task, new: Page, vma: Vma, addr: int
     mm = vma.mm
     if not is_migration_entry(mm.ptes.get(addr)):      # unlocked peek
         return SWAP_AGAIN
-    ptl = pte_lockptr(k, mm, addr)
-    yield from spin_lock(k, task, ptl)
-    yield from k.step(task, k.costs.pte_op, ptl)
+    ptl = yield from pte_offset_map_lock(k, task, mm, addr)
     pte = mm.ptes.get(addr)
     if is_migration_entry(pte) and pte[1] is old:
         get_page(new)
@@ -294,9 +292,7 @@ def migrate_prep(k: "Kernel", task: Task) -> Gen:
 
 @kfunc
 def migration_entry_wait(k: "Kernel", task: Task, mm: Any, vpn: int) -> Gen:
-    ptl = pte_lockptr(k, mm, vpn)
-    yield from spin_lock(k, task, ptl)
-    yield from k.step(task, k.costs.pte_op, ptl)
+    ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     pte = mm.ptes.get(vpn)
     if not is_migration_entry(pte):
         spin_unlock(k, task, ptl)

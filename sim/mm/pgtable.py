@@ -11,9 +11,10 @@ page (PTES_PER_TABLE ptes), as with split ptlocks.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..locks import SpinLock
+from ..locks import SpinLock, spin_lock
 from ..objects import MIGRATION, PRESENT, PTES_PER_TABLE, Mm, Page
 
 if TYPE_CHECKING:
@@ -26,6 +27,15 @@ def pte_lockptr(k: "Kernel", mm: Mm, vpn: int) -> SpinLock:
     if lock is None:
         lock = mm.ptls[t] = k.spinlock("&page->ptl", f"ptl {mm.name}:{t}")
     return lock
+
+
+def pte_offset_map_lock(k: "Kernel", task: Any, mm: Mm, vpn: int
+                        ) -> Generator[Any, Any, SpinLock]:
+    """Lock the pte's page-table lock and read the pte (one pte step): returns the lock."""
+    ptl = pte_lockptr(k, mm, vpn)
+    yield from spin_lock(k, task, ptl)
+    yield from k.step(task, k.costs.pte_op, ptl)
+    return ptl
 
 
 def set_pte_at(mm: Mm, vpn: int, pte: tuple) -> None:

@@ -18,7 +18,8 @@ from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
 from . import SWAP_AGAIN, SWAP_SUCCESS, TTU_MIGRATION
 from .page_alloc import put_page
-from .pgtable import make_migration_entry, pte_lockptr, pte_present, set_pte_at
+from .pgtable import (make_migration_entry, pte_lockptr, pte_offset_map_lock, pte_present,
+                      set_pte_at)
 from .slab import kmem_cache_alloc, kmem_cache_free
 from .vmscan import lru_cache_add
 
@@ -249,9 +250,7 @@ def _failed(ret: int) -> bool:
 @kfunc
 def page_check_address(k: "Kernel", task: Task, page: Page, mm: Any, vpn: int) -> Gen:
     """Take the pte lock if the pte at vpn maps page; True (lock held) or False."""
-    ptl = pte_lockptr(k, mm, vpn)
-    yield from spin_lock(k, task, ptl)
-    yield from k.step(task, k.costs.pte_op, ptl)
+    ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     pte = mm.ptes.get(vpn)
     if pte_present(pte) and pte[1] is page:
         return True
