@@ -34,8 +34,12 @@ def label(obj: Any) -> str:
     return str(obj)
 
 
+# The obj of a ring entry that records a kernel-function call (marks carry None or an object).
+CALL = object()
+
+
 def entry_text(op: str, obj: Any) -> str:
-    return f"{op}({label(obj)})" if obj is not None else op
+    return f"{op}({label(obj)})" if obj is not None and obj is not CALL else op
 
 
 class Tracer:
@@ -57,7 +61,7 @@ class Tracer:
                         "tid": task.tid, "ts": self.k.env._now})
 
     def call(self, task: Task, name: str) -> None:
-        task.ring.append((next(self._seq), self.k.env._now, len(task.stack) - 1, name, None))
+        task.ring.append((next(self._seq), self.k.env._now, len(task.stack) - 1, name, CALL))
         if self.full:
             self._emit({"ph": "B", "name": name, "pid": task.tid, "tid": task.tid,
                         "ts": self.k.env._now})
@@ -152,8 +156,7 @@ class Tracer:
                 ring = [e for e in ring if e[1] >= since]
                 # the calls the actor was already inside when the diagram starts
                 # frames open now that nothing re-entered since were open then, too
-                first_call = min((e[2] for e in ring if e[4] is None and e[3] not in _MARKS),
-                                 default=len(t.stack))
+                first_call = min((e[2] for e in ring if e[4] is CALL), default=len(t.stack))
                 ctx = dict(_open_calls(earlier))
                 for d in range(min(first_call, len(t.stack))):
                     ctx.setdefault(d, t.stack[d])
@@ -193,9 +196,6 @@ def _open_calls(ring: list[tuple]) -> list[tuple[int, str]]:
     for _seq, _ts, depth, op, obj in ring:
         for d in [d for d in stack if d >= depth]:
             del stack[d]
-        if obj is None and op not in _MARKS:
+        if obj is CALL:
             stack[depth] = op
     return sorted(stack.items())
-
-
-_MARKS = {"rcu_read_lock", "rcu_read_unlock", "preempted", "anon_vma_free", "oops", "wait"}
