@@ -37,7 +37,6 @@ class CpuSet:
         self.current: list[Task | None] = [None] * n
         self.free: list[int] = list(range(n))
         self.runqueue: deque[tuple[Task, Event]] = deque()
-        self.switches = 0
         self.preemptions = 0
         self.unlimited = False   # controlled mode: every task has a CPU of its own
 
@@ -50,7 +49,7 @@ class CpuSet:
         self.current[cpu] = task
         task.cpu = cpu
         task.last_cpu = cpu
-        task.slice_start = self.k.env._now
+        task.slice_start = self.k.now
         task.need_resched = False
         task.state = "running"
 
@@ -88,9 +87,8 @@ class CpuSet:
         task.cpu = None
         if self.unlimited:
             return
-        self.k.tracer.cpu_run(cpu, task, task.slice_start, self.k.env._now)
+        self.k.tracer.cpu_run(cpu, task, task.slice_start, self.k.now)
         self.current[cpu] = None
-        self.switches += 1
         if self.runqueue:
             nxt, ev = self.runqueue.popleft()
             self._run(nxt, cpu)
@@ -103,7 +101,7 @@ class CpuSet:
             return False
         if task.need_resched:
             return True
-        ran = self.k.env._now - task.slice_start
+        ran = self.k.now - task.slice_start
         return ran >= self.min_gran and ran >= self.timeslice()
 
     def preempt(self, task: Task) -> Generator[Event, None, None]:

@@ -32,11 +32,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class KernelEnvironment(simpy.Environment):
-    """A SimPy environment whose simultaneous events run in seeded-random order, not FIFO."""
+    """A SimPy environment whose simultaneous events run in seeded-random order, not FIFO.
+
+    This class is the one place that touches SimPy's private fields (`_eid`, `_now`,
+    `_queue`, an event's `_ok`/`_value`), all stable since SimPy 3 and pinned in
+    pyproject.toml: the tie-breaking key, the hot-path clock read, a peek at the next event
+    time, and an event scheduled at a chosen priority.
+    """
 
     def __init__(self, tie_keys: Iterator[int]) -> None:
         super().__init__()
         self._eid = tie_keys  # SimPy calls next(self._eid) for each scheduled event
+
+    def next_time(self) -> float | None:
+        """When the next queued event fires (None if nothing is queued)."""
+        q = self._queue
+        return q[0][0] if q else None
+
+    def advance_to(self, t: float) -> None:
+        """Move the clock forward to `t` with nothing happening (a run's time limit)."""
+        self._now = t
+
+    def call_at_priority(self, fn: Callable[[Event], None], priority: int) -> None:
+        """Run fn at the current instant once every event of a lower priority value has run
+        (SimPy: URGENT=0, NORMAL=1); a triggered event with one callback."""
+        ev = Event(self)
+        ev._ok = True
+        ev._value = None
+        ev.callbacks.append(fn)
+        self.schedule(ev, priority, 0)
 
 
 class Costs:
@@ -78,6 +102,11 @@ class Kernel:
         self.strategy.attach(self)
         self.step = self.strategy.step      # hot path: no indirection per call
         self.spend = self.strategy.spend
+
+    @property
+    def now(self) -> float:
+        """Simulated time in microseconds."""
+        return self.env._now
 
     # --- locks -----------------------------------------------------------------------------
     def lock_class(self, name: str, kind: str) -> LockClass:
@@ -159,16 +188,19 @@ class Kernel:
 
     def run(self, until: float | None = None, max_events: int | None = None) -> None:
         env = self.env
-        queue = env._queue
         step = env.step
+        next_time = env.next_time
         n = self.events
         limit = max_events if max_events else math.inf
         observers = self._observers
         next_obs = min((o[1] for o in observers), default=math.inf)
         try:
-            while queue and not self.stop:
-                if until is not None and queue[0][0] > until:
-                    env._now = until
+            while not self.stop:
+                t = next_time()
+                if t is None:
+                    break
+                if until is not None and t > until:
+                    env.advance_to(until)
                     break
                 if n >= limit:
                     self.truncated = True

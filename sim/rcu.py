@@ -37,7 +37,7 @@ class Rcu:
     def _start(self) -> None:
         env = self.k.env
         self.gp_active = True
-        self.gp_start = env._now
+        self.gp_start = self.k.now
         self.gp_min_done = False
         self.holdouts = set(self.readers)
         self.batch, self.pending = self.pending, []
@@ -72,7 +72,7 @@ class Rcu:
 
 def rcu_read_lock(k: "Kernel", task: Task) -> None:
     if task.rcu_nesting == 0:
-        task.rcu_since = k.env._now
+        task.rcu_since = k.now
         k.rcu.readers[task.tid] = task
     task.rcu_nesting += 1
     task.preempt_count += 1

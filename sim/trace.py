@@ -11,7 +11,6 @@ lock class with its number of waiters.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -55,25 +54,25 @@ class Tracer:
 
     # --- always-on ring ------------------------------------------------------------------------
     def mark(self, task: Task, op: str, obj: Any = None) -> None:
-        task.ring.append((next(self._seq), self.k.env._now, len(task.stack), op, obj))
+        task.ring.append((next(self._seq), self.k.now, len(task.stack), op, obj))
         if self.full:
             self._emit({"ph": "i", "s": "t", "name": entry_text(op, obj), "pid": task.tid,
-                        "tid": task.tid, "ts": self.k.env._now})
+                        "tid": task.tid, "ts": self.k.now})
 
     def call(self, task: Task, name: str) -> None:
-        task.ring.append((next(self._seq), self.k.env._now, len(task.stack) - 1, name, CALL))
+        task.ring.append((next(self._seq), self.k.now, len(task.stack) - 1, name, CALL))
         if self.full:
             self._emit({"ph": "B", "name": name, "pid": task.tid, "tid": task.tid,
-                        "ts": self.k.env._now})
+                        "ts": self.k.now})
 
     def ret(self, task: Task, name: str) -> None:
         if self.full:
             self._emit({"ph": "E", "name": name, "pid": task.tid, "tid": task.tid,
-                        "ts": self.k.env._now})
+                        "ts": self.k.now})
 
     # --- locks -------------------------------------------------------------------------------
     def wait_begin(self, task: Task, lock: Any) -> None:
-        task.ring.append((next(self._seq), self.k.env._now, len(task.stack), "wait", lock))
+        task.ring.append((next(self._seq), self.k.now, len(task.stack), "wait", lock))
         if self.full:
             n = self._waiting.get(lock.cls.name, 0) + 1
             self._waiting[lock.cls.name] = n
@@ -106,7 +105,7 @@ class Tracer:
 
     def _counter(self, cls: str, n: int) -> None:
         self._emit({"ph": "C", "name": f"waiters {cls}", "pid": COUNTER_PID, "tid": 0,
-                    "ts": self.k.env._now, "args": {"waiters": n}})
+                    "ts": self.k.now, "args": {"waiters": n}})
 
     def _async(self, task: Task, name: str, cat: str, t0: float, t1: float,
                args: dict[str, Any]) -> None:
@@ -130,15 +129,11 @@ class Tracer:
         meta.append({"ph": "M", "name": "process_name", "pid": COUNTER_PID,
                      "args": {"name": "lock waiters"}})
         # Close function slices still open at the end so every B has its E.
-        end = self.k.env._now
+        end = self.k.now
         closers = [{"ph": "E", "name": name, "pid": t.tid, "tid": t.tid, "ts": end}
                    for t in tasks for name in reversed(t.stack)] if self.full else []
         return {"traceEvents": meta + self.events + closers, "displayTimeUnit": "ns",
                 "otherData": {"clock": "simulated microseconds", "truncated": self.truncated}}
-
-    def write_chrome_trace(self, path: str, tasks: Sequence[Task], ncpus: int) -> None:
-        with open(path, "w") as f:
-            json.dump(self.chrome_trace(tasks, ncpus), f)
 
     # --- interleaving diagram ----------------------------------------------------------------
     def diagram(self, actors: list[Task], since: float | None = None,
@@ -168,7 +163,7 @@ class Tracer:
                 rows.append((seq, ts, col, " " * depth + entry_text(op, obj)))
         rows.sort()
         if mark is not None and mark[0] in actors:
-            rows.append((1 << 62, self.k.env._now, actors.index(mark[0]),
+            rows.append((1 << 62, self.k.now, actors.index(mark[0]),
                          " " * len(mark[0].stack) + mark[1] + "   <== BUG"))
         if len(rows) > max_rows:
             head = max_rows // 3

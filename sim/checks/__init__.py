@@ -85,7 +85,7 @@ class ViolationLog:
         self.counts[kind] = n + 1
         if n < self.keep:
             diagram = self.k.tracer.diagram(list(actors), since, mark) if actors else None
-            self.records.append(Violation(kind, self.k.env._now, [t.name for t in actors],
+            self.records.append(Violation(kind, self.k.now, [t.name for t in actors],
                                           detail, list(history), diagram))
         if kind in self.stop_on:
             self.k.stop = True

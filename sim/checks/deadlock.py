@@ -21,10 +21,10 @@ def waits_for(task: Task) -> list[Task]:
     if lock is None:
         return []
     out = list(lock.holders())
-    for entry in lock.waiters:
-        if entry[0] is task:
+    for w in lock.waiters:
+        if w.task is task:
             break
-        out.append(entry[0])
+        out.append(w.task)
     else:
         out = list(lock.holders())   # not queued in order (a page-lock sleeper): holders only
     return out

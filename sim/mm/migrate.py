@@ -183,7 +183,7 @@ def drop_anon_vma(k: "Kernel", task: Task, ptr: Any) -> Gen:
 def unmap_and_move(k: "Kernel", task: Task, get_new_page: NewPage, private: int, page: Page,
                    force: bool, offlining: bool, pagelist: list[Page]) -> Gen:
     pin = k.variant.migrate_anon_vma_pin
-    task.data["op_start"] = k.env._now
+    task.data["op_start"] = k.now
     task.data["migrating"] = page.label
     k.migration_serial += 1
     task.data["migration"] = tag = k.migration_serial
@@ -201,7 +201,7 @@ def unmap_and_move(k: "Kernel", task: Task, get_new_page: NewPage, private: int,
     if PageAnon(page) and not PageKsm(page):
         # From here the migration holds page->mapping's anon_vma pointer and nothing proves
         # that anon_vma live until (2.6.33) the rmap_walk_anon in remove_migration_ptes.
-        k.windows.open("migration_anon_vma", task.tid, k.env._now, page_anon_vma(page))
+        k.windows.open("migration_anon_vma", task.tid, k.now, page_anon_vma(page))
     rc = EAGAIN
     if not trylock_page(k, task, page):
         if not force:

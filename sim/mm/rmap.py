@@ -320,7 +320,7 @@ def rmap_walk_anon(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: 
     """No page_lock_anon_vma (its page_mapped test fails once every pte is a migration
     entry) and no RCU of its own: "risky", relying on callers' mmap_sem, which hot-remove
     does not hold. Variant walk-with-page-lock-anon-vma goes through page_lock_anon_vma."""
-    k.windows.close("migration_anon_vma", task.tid, k.env._now)
+    k.windows.close("migration_anon_vma", task.tid, k.now)
     if k.variant.rmap_walk_anon_page_lock_anon_vma:
         ptr = yield from page_lock_anon_vma(k, task, page)
         if ptr is None:

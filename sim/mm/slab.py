@@ -66,7 +66,7 @@ def kmem_cache_free(k: "Kernel", task: Task, av: AnonVma) -> None:
 
         def rcu_free_slab() -> None:
             slab.released = True
-            slab.released_at = k.env._now
+            slab.released_at = k.now
             for o in slab.objects:
                 history(o, k, None, "slab page released to the page allocator",
                         slab=slab.sid)

@@ -52,11 +52,7 @@ class Controlled(Strategy):
 
     def _schedule(self) -> None:
         self._pending = True
-        ev = Event(self.env)
-        ev._ok = True
-        ev._value = None
-        ev.callbacks.append(self._decide)
-        self.env.schedule(ev, DECIDE, 0)
+        self.env.call_at_priority(self._decide, DECIDE)
 
     def _decide(self, _ev: Event) -> None:
         self._pending = False
