@@ -10,8 +10,9 @@ the vma: the same as the kernel's arithmetic with PAGE_SHIFT divided out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .locks import PageLock, RwSemaphore, SpinLock
 
@@ -19,7 +20,8 @@ VM_MERGEABLE = 0x1       # (no VM_SHARED anon: every anon vma is a private COW m
 
 PTES_PER_TABLE = 512     # one page-table page (and one split pte lock) covers 512 ptes
 
-# A pte is a tuple: (PRESENT, page, write) or (MIGRATION, old_page, write).
+# Pte.kind: a present pte maps its page; a migration entry (a non-present swap-type entry)
+# names the page being migrated. An empty pte is absent from Mm.ptes.
 PRESENT = 0
 MIGRATION = 1
 
@@ -134,6 +136,20 @@ class Page:
         return f"<Page {self.pfn}>"
 
 
+class Pte(NamedTuple):
+    """A page-table entry (frozen: every change installs a new one with set_pte_at).
+
+    `tag` is shadow state, not kernel state: the unmap_and_move call that installed a
+    migration entry (copied along by fork), so that an entry leaked by one migration is
+    reported once, not again by every later migration of the same (reused) pfn. 0 for
+    present ptes."""
+
+    kind: int
+    page: Page
+    write: bool
+    tag: int = 0
+
+
 def PageAnon(page: Page) -> bool:
     return isinstance(page.mapping, (AnonVmaPtr, StableNode))
 
@@ -156,14 +172,10 @@ def page_anon_vma(page: Page) -> AnonVmaPtr | None:
     return m if isinstance(m, AnonVmaPtr) else None
 
 
-# set_page_stable_node(page, NULL): PageKsm (both tag bits) but no stable_node yet, between
-# the Anon->Ksm upgrade in try_to_merge_one_page and stable_tree_insert.
-KSM_NULL = StableNode(-1, -1, -1)
-
-
 def page_stable_node(page: Page) -> StableNode | None:
+    """NULL for the Anon->Ksm upgrade's placeholder (KsmState.null_node), as in the kernel."""
     m = page.mapping
-    return m if isinstance(m, StableNode) and m is not KSM_NULL else None
+    return m if isinstance(m, StableNode) and m.nid >= 0 else None
 
 
 def page_mapping(page: Page) -> AddressSpace | None:
@@ -197,7 +209,7 @@ class Mm:
     mm_users: int = 1
     mm_count: int = 1
     vmas: list[Vma] = field(default_factory=list)
-    ptes: dict[int, tuple] = field(default_factory=dict)
+    ptes: dict[int, Pte] = field(default_factory=dict)
     ptls: dict[int, SpinLock] = field(default_factory=dict)
     mergeable: bool = False        # MMF_VM_MERGEABLE
     owner: Any = None              # the Proc whose mm this is
@@ -266,6 +278,9 @@ class KsmState:
     next_nid: int = 0
     pages_shared: int = 0
     pages_sharing: int = 0
+    # set_page_stable_node(page, NULL): PageKsm (both tag bits) but no stable_node yet,
+    # between the Anon->Ksm upgrade in try_to_merge_one_page and stable_tree_insert
+    null_node: StableNode = field(default_factory=lambda: StableNode(-1, -1, -1))
 
 
 @dataclass(eq=False)
@@ -277,6 +292,9 @@ class Machine:
     lru_lock: SpinLock                      # zone->lru_lock (one zone)
     ksm: KsmState
     per_slab: int                           # anon_vma objects per slab page
+    # what the workload writes into a page: a new anon page of (mm, vpn), a file page
+    new_content: Callable[["Mm | None", int], int]
+    file_content: Callable[[AddressSpace, int], int]
     alloc_block: int = 0
     slab_pages: list[SlabPage] = field(default_factory=list)
     cpu_slab: dict[int, SlabPage] = field(default_factory=dict)

@@ -42,7 +42,7 @@ def new_process(k: Kernel, task, name: str, npages: int, mergeable: bool = False
     for i in range(npages):
         yield from do_page_fault(k, task, mm, HEAP_START + i, True)
         if contents is not None:
-            mm.ptes[HEAP_START + i][1].content = contents[i]
+            mm.ptes[HEAP_START + i].page.content = contents[i]
     return proc
 
 

@@ -10,7 +10,7 @@ from sim.mm.memory_hotplug import do_migrate_range
 from sim.mm.mempolicy import do_migrate_pages
 from sim.mm.migrate import migrate_pages, new_page_any, unmap_and_move
 from sim.mm.vmscan import isolate_lru_page
-from sim.objects import MIGRATION, PRESENT, PageKsm
+from sim.objects import MIGRATION, PRESENT, PageKsm, Pte
 from sim.scenarios.mm import HEAP_START
 
 
@@ -19,7 +19,7 @@ def test_unmap_and_move_anon_page_lock_sequence():
 
     def body(k, t):
         proc = yield from new_process(k, t, "P", 1)
-        page = proc.mm.ptes[HEAP_START][1]
+        page = proc.mm.ptes[HEAP_START].page
         assert (yield from isolate_lru_page(k, t, page)) == 0
         seq = next_seq(k)
         rc = yield from unmap_and_move(k, t, new_page_any, 0, page, False, True, [page])
@@ -50,7 +50,7 @@ def test_unmap_and_move_anon_page_lock_sequence():
         "spin_unlock &zone->lru_lock",
     ]
     new = proc.mm.ptes[HEAP_START]
-    assert new[0] == PRESENT and new[1] is not page and new[1].mapcount == 0
+    assert new.kind == PRESENT and new.page is not page and new.page.mapcount == 0
     assert page.free and page.mig_entries == 0
     assert k.violations.counts == {}
 
@@ -61,7 +61,7 @@ def test_unmap_and_move_variants_change_exactly_their_step():
 
         def body(k, t):
             proc = yield from new_process(k, t, "P", 1)
-            page = proc.mm.ptes[HEAP_START][1]
+            page = proc.mm.ptes[HEAP_START].page
             yield from isolate_lru_page(k, t, page)
             seq = next_seq(k)
             yield from unmap_and_move(k, t, new_page_any, 0, page, False, True, [page])
@@ -124,8 +124,8 @@ def test_dup_mmap_lock_order_and_anon_vma_link_before_copy():
     assert [v.mm.name for v in av.head] == ["parent", "child"]    # list_add_tail
     for vpn in range(HEAP_START, HEAP_START + 3):
         p, c = proc.mm.ptes[vpn], child.ptes[vpn]
-        assert p[1] is c[1] and not p[2] and not c[2]              # COW: both read-only
-        assert p[1].mapcount == 1                                  # page_dup_rmap
+        assert p.page is c.page and not p.write and not c.write              # COW: both read-only
+        assert p.page.mapcount == 1                                  # page_dup_rmap
     assert k.violations.counts == {}
 
 
@@ -134,7 +134,7 @@ def test_fork_copies_a_migration_entry_and_makes_the_parent_entry_read():
 
     def body(k, t):
         proc = yield from new_process(k, t, "parent", 1)
-        page = proc.mm.ptes[HEAP_START][1]
+        page = proc.mm.ptes[HEAP_START].page
         from sim.mm.pgtable import make_migration_entry, set_pte_at
         from sim.mm.rmap import page_remove_rmap
         yield from isolate_lru_page(k, t, page)       # as migration does, then unmap by hand
@@ -145,8 +145,8 @@ def test_fork_copies_a_migration_entry_and_makes_the_parent_entry_read():
         return proc, child, page
 
     _, (proc, child, page) = run(k, "parent", body)
-    assert proc.mm.ptes[HEAP_START] == (MIGRATION, page, False, 0)
-    assert child.ptes[HEAP_START] == (MIGRATION, page, False, 0)
+    assert proc.mm.ptes[HEAP_START] == Pte(MIGRATION, page, False, 0)
+    assert child.ptes[HEAP_START] == Pte(MIGRATION, page, False, 0)
     assert page.mapcount == -1 and page.count == 1 and page.mig_entries == 2
 
 
@@ -200,7 +200,7 @@ def test_ksm_merges_identical_pages_under_the_kernel_locks():
         return p1, p2
 
     t, (p1, p2) = run(k, "ksmd", body)
-    a, b = p1.mm.ptes[HEAP_START][1], p2.mm.ptes[HEAP_START][1]
+    a, b = p1.mm.ptes[HEAP_START].page, p2.mm.ptes[HEAP_START].page
     assert a is b and PageKsm(a) and a.mapcount == 1
     node = a.mapping
     assert node.kpfn == a.pfn and len(node.hlist) == 2
@@ -218,7 +218,7 @@ def test_hotremove_migrates_a_ksm_page_with_both_rmap_walk_ksm_passes():
         def body(k, t):
             p1, p2 = yield from _merged_pair(k, t)
             child = yield from dup_mm(k, t, p1.mm, "A-child", None)    # forked after merge
-            kpage = p1.mm.ptes[HEAP_START][1]
+            kpage = p1.mm.ptes[HEAP_START].page
             yield from mutex_lock(k, t, k.machine.ksm.thread_mutex)  # MEM_GOING_OFFLINE
             blk = k.machine.blocks[kpage.block]
             blk.state = "isolated"
@@ -227,16 +227,17 @@ def test_hotremove_migrates_a_ksm_page_with_both_rmap_walk_ksm_passes():
             return p1, p2, child, kpage, rc
 
         _, (p1, p2, child, kpage, rc) = run(k, "hotremove", body)
-        new = p1.mm.ptes[HEAP_START][1]
+        new = p1.mm.ptes[HEAP_START].page
         assert new is not kpage and PageKsm(new) and new.mapping.kpfn == new.pfn
         if leaks:
-            assert child.ptes[HEAP_START][:3] == (MIGRATION, kpage, False)
+            pte = child.ptes[HEAP_START]
+            assert (pte.kind, pte.page, pte.write) == (MIGRATION, kpage, False)
             v = k.violations.of("migration_pte_leak")[0]
             assert v.detail["left_in"] == [{"mm": "A-child", "vpn": HEAP_START,
                                             "write": False}]
         else:
-            assert child.ptes[HEAP_START][1] is new
-            assert p2.mm.ptes[HEAP_START][1] is new and new.mapcount == 2
+            assert child.ptes[HEAP_START].page is new
+            assert p2.mm.ptes[HEAP_START].page is new and new.mapcount == 2
             assert k.violations.counts == {}
 
 
@@ -251,7 +252,7 @@ def test_migrate_pages_retries_a_locked_page_and_forces_from_pass_three():
 
     def body(k, t):
         proc = yield from new_process(k, t, "P", 1)
-        page = proc.mm.ptes[HEAP_START][1]
+        page = proc.mm.ptes[HEAP_START].page
         k.spawn("holder", holder, page)
         yield from k.sleep(t, 1)
         yield from isolate_lru_page(k, t, page)

@@ -87,8 +87,8 @@ def test_migration_leak_check():
         return proc
 
     t, proc = run(k, "P", body)
-    page = proc.mm.ptes[HEAP_START][1]
-    other = proc.mm.ptes[HEAP_START + 1][1]
+    page = proc.mm.ptes[HEAP_START].page
+    other = proc.mm.ptes[HEAP_START + 1].page
     check_migration_ptes(k, t, page, other, 0, "anon", 1)
     assert k.violations.counts == {}
     set_pte_at(proc.mm, HEAP_START, make_migration_entry(page, True, 1))
@@ -107,7 +107,7 @@ def test_stable_node_check():
         return (yield from new_process(k, t, "P", 1))
 
     t, proc = run(k, "P", body)
-    page = proc.mm.ptes[HEAP_START][1]
+    page = proc.mm.ptes[HEAP_START].page
     node = StableNode(0, page.pfn, page.content)
     page.mapping = node
     assert check_stable_node(k, t, page) and k.violations.counts == {}
@@ -133,11 +133,11 @@ def test_invariants_quiet_on_a_good_machine_and_firing_on_bad_ones():
     _, (a, b) = run(k, "P", body)
     check_invariants(k)
     assert k.violations.counts == {}
-    page = a.mm.ptes[HEAP_START][1]
+    page = a.mm.ptes[HEAP_START].page
     page.mapcount += 1                                       # mapcount without a pte
     check_invariants(k)
     page.mapcount -= 1
-    freed = b.mm.ptes[HEAP_START][1]
+    freed = b.mm.ptes[HEAP_START].page
     freed.free = True                                        # pte mapping a freed page
     check_invariants(k)
     freed.free = False

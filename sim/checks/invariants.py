@@ -24,9 +24,9 @@ def check_invariants(k: "Kernel") -> None:
     present: dict[int, int] = {}
     for mm in m.mms:
         for vpn, pte in mm.ptes.items():
-            if pte[0] != PRESENT:
+            if pte.kind != PRESENT:
                 continue
-            page = pte[1]
+            page = pte.page
             if page.free:
                 report("invariant", [], {"what": "pte maps a freed page", "mm": mm.name,
                                          "vpn": vpn, "page": page.label},

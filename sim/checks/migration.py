@@ -27,8 +27,8 @@ def check_migration_ptes(k: "Kernel", task: Task, page: Page, newpage: Page, rc:
     actors = [task]
     for mm in k.machine.mms:
         for vpn, pte in mm.ptes.items():
-            if pte[0] == MIGRATION and pte[1] is page and pte[3] == tag:
-                left.append({"mm": mm.name, "vpn": vpn, "write": pte[2]})
+            if pte.kind == MIGRATION and pte.page is page and pte.tag == tag:
+                left.append({"mm": mm.name, "vpn": vpn, "write": pte.write})
                 owner = mm.owner.task if mm.owner is not None else None
                 if owner is not None and owner not in actors:
                     actors.append(owner)

@@ -18,8 +18,8 @@ from ..checks.kasan import check_anon_vma
 from ..engine import kfunc
 from ..locks import (down_read, down_write, lock_page, mutex_lock, mutex_unlock, spin_lock,
                      spin_unlock, trylock_page, unlock_page, up_read, up_write)
-from ..objects import (KSM_NULL, VM_MERGEABLE, KsmState, MemBlock, Mm, MmSlot, Page, PageAnon,
-                       PageKsm, RmapItem, StableNode, Vma, history, page_mapcount,
+from ..objects import (VM_MERGEABLE, KsmState, MemBlock, Mm, MmSlot, Page, PageAnon,
+                       PageKsm, Pte, RmapItem, StableNode, Vma, history, page_mapcount,
                        page_mapped, page_stable_node)
 from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
@@ -159,7 +159,7 @@ def follow_page(k: "Kernel", task: Task, mm: Mm, addr: int) -> Gen:
     pte = mm.ptes.get(addr)
     page = None
     if pte_present(pte):
-        page = pte[1]
+        page = pte.page
         get_page(page)
     spin_unlock(k, task, ptl)
     return page
@@ -241,7 +241,7 @@ def write_protect_page(k: "Kernel", task: Task, vma: Vma, page: Page) -> Gen:
         return None
     ptl = pte_lockptr(k, mm, addr)
     pte = mm.ptes[addr]
-    if pte[2]:
+    if pte.write:
         yield from k.step(task, k.costs.tlb_flush, page)          # ptep_clear_flush
         if page_mapcount(page) + 1 != page.count:
             spin_unlock(k, task, ptl)
@@ -254,7 +254,7 @@ def write_protect_page(k: "Kernel", task: Task, vma: Vma, page: Page) -> Gen:
 
 @kfunc
 def replace_page(k: "Kernel", task: Task, vma: Vma, page: Page, kpage: Page,
-                 orig: tuple) -> Gen:
+                 orig: Pte) -> Gen:
     mm = vma.mm
     addr = vma_address(page, vma)
     if addr is None:
@@ -286,7 +286,7 @@ def try_to_merge_one_page(k: "Kernel", task: Task, vma: Vma, page: Page,
     orig = yield from write_protect_page(k, task, vma, page)
     if orig is not None:
         if kpage is None:
-            page.mapping = KSM_NULL          # set_page_stable_node(page, NULL): Anon -> Ksm
+            page.mapping = _ksm(k).null_node  # set_page_stable_node(page, NULL): Anon -> Ksm
             err = 0
         elif page.content == kpage.content:                        # pages_identical
             yield from k.step(task, k.costs.memcmp, page)

@@ -16,7 +16,7 @@ from ..task import Task
 from .migrate import migration_entry_wait
 from .page_alloc import alloc_page, get_page, put_page
 from .pgtable import (is_migration_entry, make_migration_entry, mk_pte, pte_clear, pte_lockptr,
-                      pte_offset_map_lock, pte_present, set_pte_at)
+                      pte_offset_map_lock, pte_present, pte_tables, set_pte_at)
 from .rmap import (anon_vma_prepare, page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
                    page_remove_rmap)
 from .tlb import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
@@ -91,10 +91,10 @@ def do_wp_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
     break COW into a new copy (always for KSM pages)."""
     ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     orig = mm.ptes.get(vpn)
-    if not pte_present(orig) or orig[2]:
+    if not pte_present(orig) or orig.write:
         spin_unlock(k, task, ptl)
         return 0
-    old: Page = orig[1]
+    old: Page = orig.page
     if PageAnon(old) and not PageKsm(old):
         if not trylock_page(k, task, old):
             get_page(old)
@@ -156,7 +156,7 @@ def handle_mm_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int, write: 
         return (yield from do_anonymous_page(k, task, mm, vma, vpn))
     if is_migration_entry(pte):
         return (yield from do_swap_page(k, task, mm, vma, vpn))
-    if write and not pte[2]:
+    if write and not pte.write:
         return (yield from do_wp_page(k, task, mm, vma, vpn))
     ptl = yield from pte_offset_map_lock(k, task, mm, vpn)     # spurious: just mark young
     spin_unlock(k, task, ptl)
@@ -177,10 +177,10 @@ def zap_pte_range(k: "Kernel", task: Task, tlb: MmuGather, vma: Vma, vpns: list[
         yield from k.step(task, k.costs.pte_op, ptl)
         pte = pte_clear(mm, vpn)
         if pte_present(pte):
-            page_remove_rmap(pte[1])
-            tlb_remove_page(k, task, tlb, pte[1])
+            page_remove_rmap(pte.page)
+            tlb_remove_page(k, task, tlb, pte.page)
         elif is_migration_entry(pte):
-            k.tracer.mark(task, "zap migration entry", f"{mm.name}:{vpn} -> {pte[1].label}")
+            k.tracer.mark(task, "zap migration entry", f"{mm.name}:{vpn} -> {pte.page.label}")
     spin_unlock(k, task, ptl)
 
 
@@ -190,19 +190,11 @@ def unmap_vmas(k: "Kernel", task: Task, tlb: MmuGather, vmas: list[Vma]) -> Gen:
     cond_resched (a preemption point) and tlb_gather_mmu again."""
     for vma in vmas:
         mm = vma.mm
-        todo = sorted(v for v in mm.ptes if vma.start <= v < vma.end)
-        i = 0
-        while i < len(todo):
-            block = [todo[i]]
-            table = todo[i] // 512
-            work = 1
-            i += 1
-            while i < len(todo) and todo[i] // 512 == table and work < ZAP_BLOCK_PAGES:
-                block.append(todo[i])
-                work += 1
-                i += 1
+        blocks = [vpns[i:i + ZAP_BLOCK_PAGES] for vpns in pte_tables(mm, vma.start, vma.end)
+                  for i in range(0, len(vpns), ZAP_BLOCK_PAGES)]
+        for n, block in enumerate(blocks, 1):
             yield from zap_pte_range(k, task, tlb, vma, block)
-            if i < len(todo):
+            if n < len(blocks):
                 tlb_finish_mmu(k, task, tlb)
                 yield from k.step(task, 0.0)                   # cond_resched
                 tlb.mm = mm
@@ -221,14 +213,14 @@ def copy_one_pte(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma, vpn: int) 
     if is_migration_entry(pte):
         # swap_duplicate() is 0 for a migration entry; a write entry in a COW mapping is made
         # read in the parent too; the child gets the same entry, with no ref and no mapcount.
-        if pte[2] and cow:
-            pte = make_migration_entry(pte[1], False, pte[3])
+        if pte.write and cow:
+            pte = make_migration_entry(pte.page, False, pte.tag)
             set_pte_at(src, vpn, pte)
         set_pte_at(dst, vpn, pte)
-        k.tracer.mark(task, "copy migration entry", f"{dst.name}:{vpn} -> {pte[1].label}")
+        k.tracer.mark(task, "copy migration entry", f"{dst.name}:{vpn} -> {pte.page.label}")
         return
-    page = pte[1]
-    if cow and pte[2]:
+    page = pte.page
+    if cow and pte.write:
         pte = mk_pte(page, False)
         set_pte_at(src, vpn, pte)                              # ptep_set_wrprotect
     get_page(page)
@@ -265,12 +257,8 @@ def copy_pte_range(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma,
 def copy_page_range(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma) -> Gen:
     if vma.anon_vma is None and vma.file is None:
         return 0
-    vpns = sorted(v for v in src.ptes if vma.start <= v < vma.end)
-    by_table: dict[int, list[int]] = {}
-    for v in vpns:
-        by_table.setdefault(v // 512, []).append(v)
-    for table in sorted(by_table):
-        yield from copy_pte_range(k, task, dst, src, vma, by_table[table])
+    for vpns in pte_tables(src, vma.start, vma.end):
+        yield from copy_pte_range(k, task, dst, src, vma, vpns)
     return 0
 
 

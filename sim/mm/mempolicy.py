@@ -11,7 +11,7 @@ from ..locks import down_read, spin_lock, spin_unlock, up_read
 from ..objects import Mm, Page, PageKsm, Vma, page_mapcount
 from ..task import Task
 from .migrate import migrate_pages, migrate_prep, new_page_any
-from .pgtable import pte_lockptr, pte_present
+from .pgtable import pte_lockptr, pte_present, pte_tables
 from .vmscan import isolate_lru_page
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def check_pte_range(k: "Kernel", task: Task, vma: Vma, vpns: list[int], pagelist
         pte = mm.ptes.get(vpn)
         if not pte_present(pte):
             continue
-        page = pte[1]
+        page = pte.page
         if PageKsm(page) and k.variant.ksm_migration_hotremove_only:
             continue
         yield from migrate_page_add(k, task, page, pagelist, move_all)
@@ -50,12 +50,8 @@ def check_pte_range(k: "Kernel", task: Task, vma: Vma, vpns: list[int], pagelist
 @kfunc
 def check_range(k: "Kernel", task: Task, mm: Mm, pagelist: list[Page], move_all: bool) -> Gen:
     for vma in list(mm.vmas):
-        vpns = sorted(v for v in mm.ptes if vma.start <= v < vma.end)
-        by_table: dict[int, list[int]] = {}
-        for v in vpns:
-            by_table.setdefault(v // 512, []).append(v)
-        for t in sorted(by_table):
-            yield from check_pte_range(k, task, vma, by_table[t], pagelist, move_all)
+        for vpns in pte_tables(mm, vma.start, vma.end):
+            yield from check_pte_range(k, task, vma, vpns, pagelist, move_all)
 
 
 @kfunc

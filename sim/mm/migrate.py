@@ -51,9 +51,9 @@ def remove_migration_pte(k: "Kernel", task: Task, new: Page, vma: Vma, addr: int
         return SWAP_AGAIN
     ptl = yield from pte_offset_map_lock(k, task, mm, addr)
     pte = mm.ptes.get(addr)
-    if is_migration_entry(pte) and pte[1] is old:
+    if is_migration_entry(pte) and pte.page is old:
         get_page(new)
-        set_pte_at(mm, addr, mk_pte(new, pte[2]))
+        set_pte_at(mm, addr, mk_pte(new, pte.write))
         if PageAnon(new):
             page_add_anon_rmap(new, vma, addr)
         else:
@@ -297,7 +297,7 @@ def migration_entry_wait(k: "Kernel", task: Task, mm: Any, vpn: int) -> Gen:
     if not is_migration_entry(pte):
         spin_unlock(k, task, ptl)
         return
-    page: Page = pte[1]
+    page: Page = pte.page
     if page.lock.owner is None:
         # migration_entry_to_page: BUG_ON(!PageLocked(p)): a leftover migration entry
         spin_unlock(k, task, ptl)

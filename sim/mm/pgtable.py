@@ -1,12 +1,10 @@
 """Page-table entries and split pte locks (include/asm-generic/pgtable.h, swapops.h).
 
-A pte is a tuple (PRESENT, page, write) or (MIGRATION, old_page, write, tag); an empty pte
-is absent from mm.ptes. The tag names the unmap_and_move call that installed the entry (copied
-along by fork): shadow state for the leak oracle, so an entry leaked by one migration is
-reported once, not again by every later migration of the same (reused) pfn. Every write goes
-through set_pte_at / pte_clear, which also keep a shadow count of the migration entries
-naming each page (for the leak oracle; not kernel state). There is one pte lock per page-table
-page (PTES_PER_TABLE ptes), as with split ptlocks.
+A pte is a Pte (sim.objects): present, or a migration entry naming the old page; an empty
+pte is absent from mm.ptes. Every write goes through set_pte_at / pte_clear, which also keep
+a shadow count of the migration entries naming each page (for the leak oracle; not kernel
+state). There is one pte lock per page-table page (PTES_PER_TABLE ptes), as with split
+ptlocks.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from ..locks import SpinLock, spin_lock
-from ..objects import MIGRATION, PRESENT, PTES_PER_TABLE, Mm, Page
+from ..objects import MIGRATION, PRESENT, PTES_PER_TABLE, Mm, Page, Pte
 
 if TYPE_CHECKING:
     from ..engine import Kernel
@@ -38,33 +36,47 @@ def pte_offset_map_lock(k: "Kernel", task: Any, mm: Mm, vpn: int
     return ptl
 
 
-def set_pte_at(mm: Mm, vpn: int, pte: tuple) -> None:
+def set_pte_at(mm: Mm, vpn: int, pte: Pte) -> None:
     old = mm.ptes.get(vpn)
-    if old is not None and old[0] == MIGRATION:
-        old[1].mig_entries -= 1
-    if pte[0] == MIGRATION:
-        pte[1].mig_entries += 1
+    if old is not None and old.kind == MIGRATION:
+        old.page.mig_entries -= 1
+    if pte.kind == MIGRATION:
+        pte.page.mig_entries += 1
     mm.ptes[vpn] = pte
 
 
-def pte_clear(mm: Mm, vpn: int) -> tuple | None:
+def pte_clear(mm: Mm, vpn: int) -> Pte | None:
     old = mm.ptes.pop(vpn, None)
-    if old is not None and old[0] == MIGRATION:
-        old[1].mig_entries -= 1
+    if old is not None and old.kind == MIGRATION:
+        old.page.mig_entries -= 1
     return old
 
 
-def mk_pte(page: Page, write: bool) -> tuple[int, Page, bool]:
-    return (PRESENT, page, write)
+def mk_pte(page: Page, write: bool) -> Pte:
+    return Pte(PRESENT, page, write)
 
 
-def make_migration_entry(page: Page, write: bool, tag: int = 0) -> tuple:
-    return (MIGRATION, page, write, tag)
+def make_migration_entry(page: Page, write: bool, tag: int = 0) -> Pte:
+    return Pte(MIGRATION, page, write, tag)
 
 
-def pte_present(pte: Any) -> bool:
-    return pte is not None and pte[0] == PRESENT
+def pte_present(pte: Pte | None) -> bool:
+    return pte is not None and pte.kind == PRESENT
 
 
-def is_migration_entry(pte: Any) -> bool:
-    return pte is not None and pte[0] == MIGRATION
+def is_migration_entry(pte: Pte | None) -> bool:
+    return pte is not None and pte.kind == MIGRATION
+
+
+def pte_tables(mm: Mm, start: int, end: int) -> list[list[int]]:
+    """The addresses in [start, end) with a pte, in order, one list per page-table page
+    (the pmd-by-pmd loop of copy_page_range, zap and check_range)."""
+    out: list[list[int]] = []
+    table = -1
+    for vpn in sorted(v for v in mm.ptes if start <= v < end):
+        t = vpn // PTES_PER_TABLE
+        if t != table:
+            out.append([])
+            table = t
+        out[-1].append(vpn)
+    return out

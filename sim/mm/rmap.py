@@ -252,7 +252,7 @@ def page_check_address(k: "Kernel", task: Task, page: Page, mm: Any, vpn: int) -
     """Take the pte lock if the pte at vpn maps page; True (lock held) or False."""
     ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     pte = mm.ptes.get(vpn)
-    if pte_present(pte) and pte[1] is page:
+    if pte_present(pte) and pte.page is page:
         return True
     spin_unlock(k, task, ptl)
     return False
@@ -265,7 +265,7 @@ def try_to_unmap_one(k: "Kernel", task: Task, page: Page, vma: Vma, vpn: int,
     if not (yield from page_check_address(k, task, page, mm, vpn)):
         return SWAP_AGAIN
     yield from k.step(task, k.costs.tlb_flush, page)       # ptep_clear_flush
-    write = mm.ptes[vpn][2]
+    write = mm.ptes[vpn].write
     if flags & TTU_MIGRATION:
         set_pte_at(mm, vpn, make_migration_entry(page, write, task.data.get("migration", 0)))
         k.tracer.mark(task, "set migration entry", f"{mm.name}:{vpn} -> {page.label}")

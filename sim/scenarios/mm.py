@@ -9,7 +9,7 @@ after a KSM merge, map KSM pages without rmap_items of their own.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from ..mm.ksm import ksm_scan_thread
 from ..mm.memory_hotplug import offline_pages, online_pages
 from ..mm.mempolicy import do_migrate_pages
 from ..mm.mmap import mm_alloc, mmap_region, sys_munmap
+from ..mm.pgtable import pte_present
 
 HEAP_START = 0x1000
 FILE_START = 0x100000
@@ -240,9 +241,9 @@ class MmModel:
         retry (a fault on a migration entry waits for the migration, then retries)."""
         for _ in range(64):
             pte = mm.ptes.get(vpn)
-            if pte is not None and pte[0] == 0 and (pte[2] or not write):
+            if pte_present(pte) and (pte.write or not write):
                 if write:                          # the MMU writes; no fault
-                    pte[1].content = self.new_content()
+                    pte.page.content = self.new_content()
                 return
             ret = yield from do_page_fault(k, task, mm, vpn, write)
             if ret:
@@ -330,7 +331,8 @@ class MmModel:
         }}
 
 
-def build_machine(k: Kernel, p: dict[str, Any], new_content: Any) -> Machine:
+def build_machine(k: Kernel, p: dict[str, Any],
+                  new_content: Callable[[Mm | None, int], int]) -> Machine:
     """The machine alone (memory, zone, KSM state, anon_vma cache, one shared file), hung on
     the kernel as k.machine; no tasks. Unit tests build kernel paths on this."""
     nblocks, bpages = p["memory_blocks"], p["block_pages"]
@@ -343,9 +345,8 @@ def build_machine(k: Kernel, p: dict[str, Any], new_content: Any) -> Machine:
                    run=p["ksm"], pages_to_scan=p["ksm_pages_to_scan"],
                    sleep_us=p["ksm_sleep_ms"] * 1000.0)
     m = Machine(pages, blocks, k.spinlock("&zone->lru_lock", "zone Normal"), ksm,
-                p["anon_vma_per_slab"])
-    m.new_content = new_content                                    # type: ignore[attr-defined]
-    m.file_content = lambda mapping, index: 2_000_000_000 + index  # type: ignore[attr-defined]
+                p["anon_vma_per_slab"], new_content=new_content,
+                file_content=lambda mapping, index: 2_000_000_000 + index)
     m.files.append(AddressSpace("libc.so", k.spinlock("&mapping->i_mmap_lock", "libc.so"),
                                 k.spinlock("&mapping->tree_lock", "libc.so")))
     k.machine = m                                                  # type: ignore[attr-defined]
