@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from . import variants, workload as wl
-from .engine import Kernel
 from .errors import InputError
 from .params import resolve
 from .result import Result
@@ -41,8 +40,9 @@ def simulate(workload: str, variant: str = "v2.6.33", seed: int = 0, *,
     merged = dict(params or {})
     merged.update(overrides)
     w, p = resolve_params(workload, merged)
-    k = Kernel(p, seed=seed, variant=v, strategy=strategy, trace=trace, stop_on=stop_on)
-    model = SCENARIOS[w.scenario].build(k, p)
+    sc = SCENARIOS[w.scenario]
+    k = sc.kernel(p, seed=seed, variant=v, strategy=strategy, trace=trace, stop_on=stop_on)
+    model = sc.build(k, p)
     k.run(until=model.until_us, max_events=max_events)
     result = Result(
         workload=w.name, variant=v.name, seed=seed, params=p, sim_time_us=k.env.now,

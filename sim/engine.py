@@ -19,6 +19,7 @@ from .checks import ViolationLog
 from .checks.deadlock import DeadlockDetector
 from .checks.lockdep import Lockdep
 from .cpu import CpuSet
+from .hooks import Hooks
 from .locks import LockClass, Mutex, PageLock, RwSemaphore, SpinLock
 from .rcu import Rcu
 from .rng import Rng
@@ -95,8 +96,8 @@ class Kernel:
         self.truncated = False
         self.events = 0
         self.counters: dict[str, int] = {}
-        self.machine: Any = None            # the scenario's world (sim.objects.Machine)
-        self.migration_serial = 0           # tags migration entries (shadow state, see pgtable)
+        self.hooks = Hooks()
+        self.oracles: dict[str, Any] = {}   # name -> installed oracle (sim.checks)
         self._observers: list[list[Any]] = []
         self.strategy = strategy if strategy is not None else Timed()
         self.strategy.attach(self)
@@ -144,8 +145,8 @@ class Kernel:
 
     # --- tasks -----------------------------------------------------------------------------
     def spawn(self, name: str, body: Callable[..., Generator[Any, Any, Any]], *args: Any,
-              kind: str = "task", data: dict[str, Any] | None = None) -> Task:
-        task = Task(tid=len(self.tasks), name=name, kind=kind, data=data or {})
+              kind: str = "task") -> Task:
+        task = Task(tid=len(self.tasks), name=name, kind=kind)
         self.tasks.append(task)
         task.process = self.env.process(self._task_main(task, body, args))
         return task

@@ -116,7 +116,7 @@ class Page:
     (PAGE_MAPPING_ANON|PAGE_MAPPING_KSM) or an AddressSpace (file)."""
 
     __slots__ = ("pfn", "label", "block", "lock", "lru", "count", "mapcount", "mapping", "index",
-                 "content", "free", "mig_entries")
+                 "content", "free")
 
     def __init__(self, pfn: int, block: int, lock: PageLock) -> None:
         self.pfn = pfn
@@ -130,7 +130,6 @@ class Page:
         self.index = 0
         self.content = 0
         self.free = True
-        self.mig_entries = 0       # shadow (not kernel state): migration ptes naming this page
 
     def __repr__(self) -> str:
         return f"<Page {self.pfn}>"
@@ -240,6 +239,17 @@ class MmSlot:
     scanned_to: int = 0      # this round's position in the rmap_list (ksm_scan.rmap_list)
 
 
+@dataclass(eq=False)
+class MigrationContext:
+    """One unmap_and_move call, as its task sees it (task.migration while it runs). `tag` is
+    shadow state: it marks the migration entries this call installs (Pte.tag)."""
+
+    tag: int
+    page: Page
+    start: float                    # when unmap_and_move began, in simulated us
+    offlining: bool
+
+
 @dataclass
 class MemBlock:
     bid: int
@@ -302,3 +312,4 @@ class Machine:
     files: list[AddressSpace] = field(default_factory=list)
     mms: list[Mm] = field(default_factory=list)
     next_mm: int = 0
+    migration_serial: int = 0               # the last MigrationContext.tag handed out

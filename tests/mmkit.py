@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from sim.engine import Kernel
+from sim.mm.kernel import MmKernel
+from sim.checks.mm import install as install_oracles
 from sim.objects import VM_MERGEABLE
 from sim.params import resolve
 from sim.scenarios import SCENARIOS
@@ -15,11 +16,11 @@ LOCK_OPS = {"spin_lock", "spin_unlock", "spin_trylock", "lock_page", "trylock_pa
             "down_write", "up_write", "mutex_lock", "mutex_unlock", "wait_on_page_locked"}
 
 
-def mm_kernel(seed: int = 0, variant: str = "v2.6.33", **over: Any) -> Kernel:
+def mm_kernel(seed: int = 0, variant: str = "v2.6.33", **over: Any) -> MmKernel:
     import sim.variants as variants
     p = resolve(SCENARIOS["mm"].schema(), [("", {k.replace("__", "."): v
                                                  for k, v in over.items()})], "test")
-    k = Kernel(p, seed=seed, variant=variants.get(variant))
+    k = MmKernel(p, seed=seed, variant=variants.get(variant))
     counter = [1_000_000]
 
     def content(mm=None, vpn=0):
@@ -27,10 +28,11 @@ def mm_kernel(seed: int = 0, variant: str = "v2.6.33", **over: Any) -> Kernel:
         return counter[0]
 
     build_machine(k, p, content)
+    install_oracles(k, p)
     return k
 
 
-def new_process(k: Kernel, task, name: str, npages: int, mergeable: bool = False,
+def new_process(k: MmKernel, task, name: str, npages: int, mergeable: bool = False,
                 contents=None):
     """exec a process image in `task`: an anon heap of npages, all written once."""
     proc = Proc(len(k.machine.mms) + 1, name, 0, False)
@@ -56,12 +58,12 @@ def lock_log(task, start_seq: int = 0) -> list[str]:
     return out
 
 
-def next_seq(k: Kernel) -> int:
+def next_seq(k: MmKernel) -> int:
     """A sequence number that orders after every ring entry so far."""
     return next(k.tracer._seq)
 
 
-def run(k: Kernel, name: str, body, *args) -> Any:
+def run(k: MmKernel, name: str, body, *args) -> Any:
     """Spawn body(k, task, *args) as a task, run the kernel to quiescence, return (task, value)."""
     box = {}
 

@@ -51,7 +51,7 @@ def test_unmap_and_move_anon_page_lock_sequence():
     ]
     new = proc.mm.ptes[HEAP_START]
     assert new.kind == PRESENT and new.page is not page and new.page.mapcount == 0
-    assert page.free and page.mig_entries == 0
+    assert page.free and k.oracles["migration"].entries[page] == 0
     assert k.violations.counts == {}
 
 
@@ -138,7 +138,7 @@ def test_fork_copies_a_migration_entry_and_makes_the_parent_entry_read():
         from sim.mm.pgtable import make_migration_entry, set_pte_at
         from sim.mm.rmap import page_remove_rmap
         yield from isolate_lru_page(k, t, page)       # as migration does, then unmap by hand
-        set_pte_at(proc.mm, HEAP_START, make_migration_entry(page, True))
+        set_pte_at(k, t, proc.mm, HEAP_START, make_migration_entry(page, True))
         page_remove_rmap(page)
         page.count -= 1
         child = yield from dup_mm(k, t, proc.mm, "child", None)
@@ -147,7 +147,8 @@ def test_fork_copies_a_migration_entry_and_makes_the_parent_entry_read():
     _, (proc, child, page) = run(k, "parent", body)
     assert proc.mm.ptes[HEAP_START] == Pte(MIGRATION, page, False, 0)
     assert child.ptes[HEAP_START] == Pte(MIGRATION, page, False, 0)
-    assert page.mapcount == -1 and page.count == 1 and page.mig_entries == 2
+    assert page.mapcount == -1 and page.count == 1
+    assert k.oracles["migration"].entries[page] == 2
 
 
 def test_nested_pte_locks_are_annotated_not_reported():

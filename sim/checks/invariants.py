@@ -9,16 +9,25 @@ done then, because each pte update and its rmap update happen in one step).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..objects import PRESENT, PageKsm
 from .migration import check_stable_node
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from ..mm.kernel import MmKernel
 
 
-def check_invariants(k: "Kernel") -> None:
+class Invariants:
+    """Runs check_invariants every `invariant_every_events` events (0: never)."""
+
+    def __init__(self, k: "MmKernel", params: dict[str, Any]) -> None:
+        every = params.get("invariant_every_events", 0)
+        if every:
+            k.observe(every, lambda: check_invariants(k))
+
+
+def check_invariants(k: "MmKernel") -> None:
     m = k.machine
     report = k.violations.report
     present: dict[int, int] = {}

@@ -10,11 +10,11 @@ from ..task import Task
 from .fork import mmput
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 
 @kfunc
-def exit_mm(k: "Kernel", task: Task, proc: Any) -> Generator[Any, Any, None]:
+def exit_mm(k: "MmKernel", task: Task, proc: Any) -> Generator[Any, Any, None]:
     mm = proc.mm
     if mm is None:
         return
@@ -23,6 +23,6 @@ def exit_mm(k: "Kernel", task: Task, proc: Any) -> Generator[Any, Any, None]:
 
 
 @kfunc
-def do_exit(k: "Kernel", task: Task, proc: Any) -> Generator[Any, Any, None]:
+def do_exit(k: "MmKernel", task: Task, proc: Any) -> Generator[Any, Any, None]:
     yield from k.step(task, k.costs.syscall)
     yield from exit_mm(k, task, proc)

@@ -13,13 +13,13 @@ from .memory import handle_mm_fault
 from .mmap import find_vma
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 VM_FAULT_SIGSEGV = 2
 
 
 @kfunc
-def do_page_fault(k: "Kernel", task: Task, mm: Mm, vpn: int, write: bool
+def do_page_fault(k: "MmKernel", task: Task, mm: Mm, vpn: int, write: bool
                   ) -> Generator[Any, Any, int]:
     yield from k.step(task, k.costs.fault_entry)
     yield from down_read(k, task, mm.mmap_sem)

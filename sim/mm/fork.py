@@ -14,13 +14,13 @@ from .mmap import exit_mmap, mm_alloc
 from .rmap import anon_vma_link
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 
 
 @kfunc
-def dup_mmap(k: "Kernel", task: Task, mm: Mm, oldmm: Mm) -> Gen:
+def dup_mmap(k: "MmKernel", task: Task, mm: Mm, oldmm: Mm) -> Gen:
     """Both mmap_sems for write (the child's nested); per vma: copy, anon_vma_link (tail of
     the shared anon_vma's list, before any pte is copied), file rmap, then copy_page_range."""
     from .ksm import ksm_fork
@@ -43,7 +43,7 @@ def dup_mmap(k: "Kernel", task: Task, mm: Mm, oldmm: Mm) -> Gen:
 
 
 @kfunc
-def dup_mm(k: "Kernel", task: Task, oldmm: Mm, name: str, owner: Any) -> Gen:
+def dup_mm(k: "MmKernel", task: Task, oldmm: Mm, name: str, owner: Any) -> Gen:
     yield from k.step(task, k.costs.mm_setup)
     mm = mm_alloc(k, name, owner)
     mm.mergeable = False
@@ -51,7 +51,7 @@ def dup_mm(k: "Kernel", task: Task, oldmm: Mm, name: str, owner: Any) -> Gen:
     return mm
 
 
-def mmdrop(k: "Kernel", mm: Mm) -> None:
+def mmdrop(k: "MmKernel", mm: Mm) -> None:
     mm.mm_count -= 1
     if mm.mm_count == 0:
         mm.freed = True
@@ -60,7 +60,7 @@ def mmdrop(k: "Kernel", mm: Mm) -> None:
 
 
 @kfunc
-def mmput(k: "Kernel", task: Task, mm: Mm) -> Gen:
+def mmput(k: "MmKernel", task: Task, mm: Mm) -> Gen:
     """Drop an mm_users reference; the last one tears the address space down, in whichever
     task drops it (an exiting task, or a NUMA migrator that held a reference)."""
     from .ksm import ksm_exit

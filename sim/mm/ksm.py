@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ..checks.kasan import check_anon_vma
 from ..engine import kfunc
 from ..locks import (down_read, down_write, lock_page, mutex_lock, mutex_unlock, spin_lock,
                      spin_unlock, trylock_page, unlock_page, up_read, up_write)
@@ -24,18 +23,19 @@ from ..objects import (VM_MERGEABLE, KsmState, MemBlock, Mm, MmSlot, Page, PageA
 from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
 from . import EFAULT, SWAP_AGAIN, SWAP_FAIL
+from .events import AnonVmaAccess
 from .page_alloc import get_page, get_page_unless_zero, put_page
 from .pgtable import mk_pte, pte_lockptr, pte_offset_map_lock, pte_present, set_pte_at
 from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_check_address,
                    page_remove_rmap, put_anon_vma_ref, try_to_unmap_one, vma_address)
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 
 
-def _ksm(k: "Kernel") -> KsmState:
+def _ksm(k: "MmKernel") -> KsmState:
     return k.machine.ksm
 
 
@@ -54,14 +54,15 @@ def _tree_depth(n: int) -> int:
 
 # --- anon_vma references held by stable rmap_items ----------------------------------------
 
-def hold_anon_vma(k: "Kernel", task: Task, item: RmapItem, ptr: Any) -> None:
-    check_anon_vma(k, task, ptr, "atomic_inc(ksm_refcount)", "hold_anon_vma")
+def hold_anon_vma(k: "MmKernel", task: Task, item: RmapItem, ptr: Any) -> None:
+    k.hooks.emit(AnonVmaAccess(task, ptr, "atomic_inc(ksm_refcount)", "hold_anon_vma", None,
+                               "ksm_refcount"))
     item.anon_vma = ptr
     ptr.av.ksm_refcount += 1
 
 
 @kfunc
-def drop_anon_vma(k: "Kernel", task: Task, item: RmapItem) -> Gen:
+def drop_anon_vma(k: "MmKernel", task: Task, item: RmapItem) -> Gen:
     """Drop the rmap_item's ksm_refcount; the last one frees an anon_vma with an empty list."""
     if item.anon_vma is not None:
         yield from put_anon_vma_ref(k, task, item.anon_vma, "ksm_refcount", "drop_anon_vma")
@@ -69,13 +70,13 @@ def drop_anon_vma(k: "Kernel", task: Task, item: RmapItem) -> Gen:
 
 # --- the stable tree ----------------------------------------------------------------------------
 
-def free_stable_node(k: "Kernel", task: Task, node: StableNode) -> None:
+def free_stable_node(k: "MmKernel", task: Task, node: StableNode) -> None:
     node.freed = True
     history(node, k, task, "free")
 
 
 @kfunc
-def remove_node_from_stable_tree(k: "Kernel", task: Task, node: StableNode) -> Gen:
+def remove_node_from_stable_tree(k: "MmKernel", task: Task, node: StableNode) -> Gen:
     ksm = _ksm(k)
     for item in list(node.hlist):
         if len(node.hlist) > 1:
@@ -92,7 +93,7 @@ def remove_node_from_stable_tree(k: "Kernel", task: Task, node: StableNode) -> G
 
 
 @kfunc
-def get_ksm_page(k: "Kernel", task: Task, node: StableNode) -> Gen:
+def get_ksm_page(k: "MmKernel", task: Task, node: StableNode) -> Gen:
     """The "keyhole reference": the node holds no page reference; check under RCU that the
     page at kpfn is still this node's KSM page, else the node is stale and removed."""
     page = k.machine.pages[node.kpfn]
@@ -109,7 +110,7 @@ def get_ksm_page(k: "Kernel", task: Task, node: StableNode) -> Gen:
 
 
 @kfunc
-def stable_tree_search(k: "Kernel", task: Task, page: Page) -> Gen:
+def stable_tree_search(k: "MmKernel", task: Task, page: Page) -> Gen:
     ksm = _ksm(k)
     if page_stable_node(page) is not None:          # ksm page forked
         get_page(page)
@@ -127,7 +128,7 @@ def stable_tree_search(k: "Kernel", task: Task, page: Page) -> Gen:
     return tree_page
 
 
-def stable_tree_insert(k: "Kernel", task: Task, kpage: Page) -> StableNode | None:
+def stable_tree_insert(k: "MmKernel", task: Task, kpage: Page) -> StableNode | None:
     ksm = _ksm(k)
     if kpage.content in ksm.stable:
         return None          # another node with these contents: our page changed meanwhile
@@ -139,7 +140,7 @@ def stable_tree_insert(k: "Kernel", task: Task, kpage: Page) -> StableNode | Non
     return node
 
 
-def stable_tree_append(k: "Kernel", item: RmapItem, node: StableNode) -> None:
+def stable_tree_append(k: "MmKernel", item: RmapItem, node: StableNode) -> None:
     ksm = _ksm(k)
     item.stable = node
     item.unstable_seqnr = -1
@@ -153,7 +154,7 @@ def stable_tree_append(k: "Kernel", item: RmapItem, node: StableNode) -> None:
 # --- the unstable tree ------------------------------------------------------------------------
 
 @kfunc
-def follow_page(k: "Kernel", task: Task, mm: Mm, addr: int) -> Gen:
+def follow_page(k: "MmKernel", task: Task, mm: Mm, addr: int) -> Gen:
     """follow_page(FOLL_GET): the present page at addr with a reference, or None."""
     ptl = yield from pte_offset_map_lock(k, task, mm, addr)
     pte = mm.ptes.get(addr)
@@ -166,7 +167,7 @@ def follow_page(k: "Kernel", task: Task, mm: Mm, addr: int) -> Gen:
 
 
 @kfunc
-def get_mergeable_page(k: "Kernel", task: Task, item: RmapItem) -> Gen:
+def get_mergeable_page(k: "MmKernel", task: Task, item: RmapItem) -> Gen:
     mm = item.mm
     page = None
     yield from down_read(k, task, mm.mmap_sem)
@@ -182,7 +183,7 @@ def get_mergeable_page(k: "Kernel", task: Task, item: RmapItem) -> Gen:
 
 
 @kfunc
-def unstable_tree_search_insert(k: "Kernel", task: Task, item: RmapItem, page: Page) -> Gen:
+def unstable_tree_search_insert(k: "MmKernel", task: Task, item: RmapItem, page: Page) -> Gen:
     ksm = _ksm(k)
     yield from k.step(task, k.costs.memcmp * _tree_depth(len(ksm.unstable)), page)
     tree_item = ksm.unstable.get(page.content)
@@ -203,7 +204,7 @@ def unstable_tree_search_insert(k: "Kernel", task: Task, item: RmapItem, page: P
 
 
 @kfunc
-def remove_rmap_item_from_tree(k: "Kernel", task: Task, item: RmapItem) -> Gen:
+def remove_rmap_item_from_tree(k: "MmKernel", task: Task, item: RmapItem) -> Gen:
     ksm = _ksm(k)
     node = item.stable
     if node is not None:
@@ -230,7 +231,7 @@ def remove_rmap_item_from_tree(k: "Kernel", task: Task, item: RmapItem) -> Gen:
 # --- merging -----------------------------------------------------------------------------------
 
 @kfunc
-def write_protect_page(k: "Kernel", task: Task, vma: Vma, page: Page) -> Gen:
+def write_protect_page(k: "MmKernel", task: Task, vma: Vma, page: Page) -> Gen:
     """Make the pte read-only; give up if someone else holds a reference (e.g. the page is
     isolated for migration): mapcount + 1 (ours) must equal page_count."""
     addr = vma_address(page, vma)
@@ -246,14 +247,14 @@ def write_protect_page(k: "Kernel", task: Task, vma: Vma, page: Page) -> Gen:
         if page_mapcount(page) + 1 != page.count:
             spin_unlock(k, task, ptl)
             return None
-        set_pte_at(mm, addr, mk_pte(page, False))
+        set_pte_at(k, task, mm, addr, mk_pte(page, False))
     orig = mm.ptes[addr]
     spin_unlock(k, task, ptl)
     return orig
 
 
 @kfunc
-def replace_page(k: "Kernel", task: Task, vma: Vma, page: Page, kpage: Page,
+def replace_page(k: "MmKernel", task: Task, vma: Vma, page: Page, kpage: Page,
                  orig: Pte) -> Gen:
     mm = vma.mm
     addr = vma_address(page, vma)
@@ -266,7 +267,7 @@ def replace_page(k: "Kernel", task: Task, vma: Vma, page: Page, kpage: Page,
     yield from k.step(task, k.costs.tlb_flush, page)              # ptep_clear_flush
     get_page(kpage)
     page_add_anon_rmap(kpage, vma, addr)
-    set_pte_at(mm, addr, mk_pte(kpage, False))
+    set_pte_at(k, task, mm, addr, mk_pte(kpage, False))
     page_remove_rmap(page)
     put_page(k, task, page)
     spin_unlock(k, task, ptl)
@@ -274,7 +275,7 @@ def replace_page(k: "Kernel", task: Task, vma: Vma, page: Page, kpage: Page,
 
 
 @kfunc
-def try_to_merge_one_page(k: "Kernel", task: Task, vma: Vma, page: Page,
+def try_to_merge_one_page(k: "MmKernel", task: Task, vma: Vma, page: Page,
                           kpage: Page | None) -> Gen:
     if page is kpage:                                              # ksm page forked
         return 0
@@ -296,7 +297,7 @@ def try_to_merge_one_page(k: "Kernel", task: Task, vma: Vma, page: Page,
 
 
 @kfunc
-def try_to_merge_with_ksm_page(k: "Kernel", task: Task, item: RmapItem, page: Page,
+def try_to_merge_with_ksm_page(k: "MmKernel", task: Task, item: RmapItem, page: Page,
                                kpage: Page | None) -> Gen:
     mm = item.mm
     err = EFAULT
@@ -312,7 +313,7 @@ def try_to_merge_with_ksm_page(k: "Kernel", task: Task, item: RmapItem, page: Pa
 
 
 @kfunc
-def break_ksm(k: "Kernel", task: Task, vma: Vma, addr: int) -> Gen:
+def break_ksm(k: "MmKernel", task: Task, vma: Vma, addr: int) -> Gen:
     """Write-fault until the pte no longer maps a KSM page (caller holds mmap_sem read)."""
     from .memory import handle_mm_fault
     for _ in range(8):
@@ -327,7 +328,7 @@ def break_ksm(k: "Kernel", task: Task, vma: Vma, addr: int) -> Gen:
 
 
 @kfunc
-def break_cow(k: "Kernel", task: Task, item: RmapItem) -> Gen:
+def break_cow(k: "MmKernel", task: Task, item: RmapItem) -> Gen:
     mm = item.mm
     yield from drop_anon_vma(k, task, item)
     item.anon_vma = None
@@ -340,7 +341,7 @@ def break_cow(k: "Kernel", task: Task, item: RmapItem) -> Gen:
 
 
 @kfunc
-def try_to_merge_two_pages(k: "Kernel", task: Task, item: RmapItem, page: Page,
+def try_to_merge_two_pages(k: "MmKernel", task: Task, item: RmapItem, page: Page,
                            tree_item: RmapItem, tree_page: Page) -> Gen:
     err = yield from try_to_merge_with_ksm_page(k, task, item, page, None)
     if not err:
@@ -351,7 +352,7 @@ def try_to_merge_two_pages(k: "Kernel", task: Task, item: RmapItem, page: Page,
 
 
 @kfunc
-def cmp_and_merge_page(k: "Kernel", task: Task, page: Page, item: RmapItem) -> Gen:
+def cmp_and_merge_page(k: "MmKernel", task: Task, page: Page, item: RmapItem) -> Gen:
     yield from remove_rmap_item_from_tree(k, task, item)
     kpage = yield from stable_tree_search(k, task, page)
     if kpage is not None:
@@ -400,14 +401,14 @@ def _slot_of(ksm: KsmState, mm: Mm) -> MmSlot | None:
 
 
 @kfunc
-def remove_trailing_rmap_items(k: "Kernel", task: Task, slot: MmSlot, from_addr: int) -> Gen:
+def remove_trailing_rmap_items(k: "MmKernel", task: Task, slot: MmSlot, from_addr: int) -> Gen:
     for addr in sorted(a for a in slot.rmap_items if a >= from_addr):
         item = slot.rmap_items.pop(addr)
         yield from remove_rmap_item_from_tree(k, task, item)
 
 
 @kfunc
-def get_next_rmap_item(k: "Kernel", task: Task, slot: MmSlot, addr: int) -> Gen:
+def get_next_rmap_item(k: "MmKernel", task: Task, slot: MmSlot, addr: int) -> Gen:
     """The rmap_item for addr; items for addresses passed over since the last one (their
     ptes are gone) are removed from the trees and freed."""
     for a in sorted(a for a in slot.rmap_items if slot.scanned_to <= a < addr):
@@ -421,7 +422,7 @@ def get_next_rmap_item(k: "Kernel", task: Task, slot: MmSlot, addr: int) -> Gen:
 
 
 @kfunc
-def scan_get_next_rmap_item(k: "Kernel", task: Task) -> Gen:
+def scan_get_next_rmap_item(k: "MmKernel", task: Task) -> Gen:
     ksm = _ksm(k)
     if not ksm.slots:
         return None
@@ -485,7 +486,7 @@ def scan_get_next_rmap_item(k: "Kernel", task: Task) -> Gen:
 
 
 @kfunc
-def ksm_do_scan(k: "Kernel", task: Task, scan_npages: int) -> Gen:
+def ksm_do_scan(k: "MmKernel", task: Task, scan_npages: int) -> Gen:
     for _ in range(scan_npages):
         yield from k.step(task, 0.0)                               # cond_resched
         res = yield from scan_get_next_rmap_item(k, task)
@@ -498,7 +499,7 @@ def ksm_do_scan(k: "Kernel", task: Task, scan_npages: int) -> Gen:
 
 
 @kfunc
-def ksm_scan_thread(k: "Kernel", task: Task) -> Gen:
+def ksm_scan_thread(k: "MmKernel", task: Task) -> Gen:
     """ksmd: a batch of pages_to_scan under ksm_thread_mutex, then sleep_millisecs."""
     ksm = _ksm(k)
     while True:
@@ -514,7 +515,7 @@ def ksm_scan_thread(k: "Kernel", task: Task) -> Gen:
 RmapOne = Callable[..., Gen]
 
 
-def _ksm_walk(k: "Kernel", task: Task, page: Page, passes: tuple[int, ...], visit: RmapOne,
+def _ksm_walk(k: "MmKernel", task: Task, page: Page, passes: tuple[int, ...], visit: RmapOne,
               stop: Callable[[int], bool], via: str) -> Gen:
     node = page_stable_node(page)
     ret = SWAP_AGAIN
@@ -539,7 +540,7 @@ def _ksm_walk(k: "Kernel", task: Task, page: Page, passes: tuple[int, ...], visi
 
 
 @kfunc
-def rmap_walk_ksm(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
+def rmap_walk_ksm(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
     if page_stable_node(page) is None:
         return SWAP_AGAIN
     return (yield from _ksm_walk(
@@ -549,7 +550,7 @@ def rmap_walk_ksm(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: A
 
 
 @kfunc
-def try_to_unmap_ksm(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
+def try_to_unmap_ksm(k: "MmKernel", task: Task, page: Page, flags: int) -> Gen:
     if page_stable_node(page) is None:
         return SWAP_FAIL
     return (yield from _ksm_walk(
@@ -558,7 +559,7 @@ def try_to_unmap_ksm(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
         lambda ret: ret != SWAP_AGAIN or not page_mapped(page), "try_to_unmap_ksm"))
 
 
-def ksm_migrate_page(k: "Kernel", task: Task, newpage: Page, oldpage: Page) -> None:
+def ksm_migrate_page(k: "MmKernel", task: Task, newpage: Page, oldpage: Page) -> None:
     """Both pages locked: the stable_node follows its page to the new pfn."""
     node = page_stable_node(newpage)
     if node is not None:
@@ -569,7 +570,7 @@ def ksm_migrate_page(k: "Kernel", task: Task, newpage: Page, oldpage: Page) -> N
 # --- mm life cycle hooks -------------------------------------------------------------------
 
 @kfunc
-def __ksm_enter(k: "Kernel", task: Task, mm: Mm) -> Gen:
+def __ksm_enter(k: "MmKernel", task: Task, mm: Mm) -> Gen:
     """New mm_slot just behind the scan cursor ("let the area settle down")."""
     ksm = _ksm(k)
     slot = MmSlot(mm)
@@ -585,7 +586,7 @@ def __ksm_enter(k: "Kernel", task: Task, mm: Mm) -> Gen:
 
 
 @kfunc
-def ksm_madvise(k: "Kernel", task: Task, mm: Mm, vma: Vma) -> Gen:
+def ksm_madvise(k: "MmKernel", task: Task, mm: Mm, vma: Vma) -> Gen:
     """MADV_MERGEABLE (caller holds mmap_sem)."""
     vma.flags |= VM_MERGEABLE
     if not mm.mergeable:
@@ -593,13 +594,13 @@ def ksm_madvise(k: "Kernel", task: Task, mm: Mm, vma: Vma) -> Gen:
 
 
 @kfunc
-def ksm_fork(k: "Kernel", task: Task, mm: Mm, oldmm: Mm) -> Gen:
+def ksm_fork(k: "MmKernel", task: Task, mm: Mm, oldmm: Mm) -> Gen:
     if oldmm.mergeable:
         yield from __ksm_enter(k, task, mm)
 
 
 @kfunc
-def __ksm_exit(k: "Kernel", task: Task, mm: Mm) -> Gen:
+def __ksm_exit(k: "MmKernel", task: Task, mm: Mm) -> Gen:
     ksm = _ksm(k)
     easy_to_free = False
     yield from spin_lock(k, task, ksm.mmlist_lock)
@@ -632,13 +633,13 @@ def __ksm_exit(k: "Kernel", task: Task, mm: Mm) -> Gen:
 
 
 @kfunc
-def ksm_exit(k: "Kernel", task: Task, mm: Mm) -> Gen:
+def ksm_exit(k: "MmKernel", task: Task, mm: Mm) -> Gen:
     if mm.mergeable:
         yield from __ksm_exit(k, task, mm)
 
 
 @kfunc
-def ksm_memory_callback(k: "Kernel", task: Task, action: str, blk: MemBlock) -> Gen:
+def ksm_memory_callback(k: "MmKernel", task: Task, action: str, blk: MemBlock) -> Gen:
     """Going offline: lock out ksmd (and sysfs run=2) with ksm_thread_mutex until the block
     is offline or the offlining is cancelled; prune stable_nodes left pointing into it."""
     ksm = _ksm(k)

@@ -22,7 +22,7 @@ from .rmap import (anon_vma_prepare, page_add_file_rmap, page_add_new_anon_rmap,
 from .tlb import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 
@@ -34,7 +34,7 @@ COPY_PROGRESS_BREAK = 32     # copy_pte_range checks for a lock break every 32 p
 # --- faults -----------------------------------------------------------------------------------
 
 @kfunc
-def do_anonymous_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
+def do_anonymous_page(k: "MmKernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
     yield from anon_vma_prepare(k, task, vma)
     yield from k.step(task, k.costs.page_alloc)
     page = alloc_page(k, task)
@@ -47,13 +47,13 @@ def do_anonymous_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Ge
         put_page(k, task, page)
         return 0
     page_add_new_anon_rmap(page, vma, vpn)
-    set_pte_at(mm, vpn, mk_pte(page, True))
+    set_pte_at(k, task, mm, vpn, mk_pte(page, True))
     spin_unlock(k, task, ptl)
     return 0
 
 
 @kfunc
-def do_linear_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
+def do_linear_fault(k: "MmKernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
     """__do_fault for a read fault on a private file mapping: map the page-cache page."""
     mapping = vma.file
     assert mapping is not None
@@ -80,13 +80,13 @@ def do_linear_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
         put_page(k, task, page)
         return 0
     page_add_file_rmap(page)
-    set_pte_at(mm, vpn, mk_pte(page, False))
+    set_pte_at(k, task, mm, vpn, mk_pte(page, False))
     spin_unlock(k, task, ptl)
     return 0
 
 
 @kfunc
-def do_wp_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
+def do_wp_page(k: "MmKernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
     """Write to a write-protected present pte: reuse an exclusively mapped anon page, else
     break COW into a new copy (always for KSM pages)."""
     ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
@@ -110,7 +110,7 @@ def do_wp_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
         reuse = page_mapcount(old) <= 1                 # reuse_swap_page
         unlock_page(k, task, old)
         if reuse:
-            set_pte_at(mm, vpn, mk_pte(old, True))
+            set_pte_at(k, task, mm, vpn, mk_pte(old, True))
             spin_unlock(k, task, ptl)
             return 0
     get_page(old)
@@ -127,7 +127,7 @@ def do_wp_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
     yield from k.step(task, k.costs.pte_op, ptl)
     if mm.ptes.get(vpn) == orig:
         page_add_new_anon_rmap(new, vma, vpn)
-        set_pte_at(mm, vpn, mk_pte(new, True))
+        set_pte_at(k, task, mm, vpn, mk_pte(new, True))
         page_remove_rmap(old)
         put_page(k, task, old)                                 # the pte's reference
         new = None
@@ -139,7 +139,7 @@ def do_wp_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
 
 
 @kfunc
-def do_swap_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
+def do_swap_page(k: "MmKernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
     """Only migration entries are non-present here: wait for the migration, then retry."""
     pte = mm.ptes.get(vpn)
     if is_migration_entry(pte):
@@ -148,7 +148,7 @@ def do_swap_page(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
 
 
 @kfunc
-def handle_mm_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int, write: bool) -> Gen:
+def handle_mm_fault(k: "MmKernel", task: Task, mm: Mm, vma: Vma, vpn: int, write: bool) -> Gen:
     pte = mm.ptes.get(vpn)                                     # unlocked peek, as the kernel
     if pte is None:
         if vma.file is not None:
@@ -166,7 +166,7 @@ def handle_mm_fault(k: "Kernel", task: Task, mm: Mm, vma: Vma, vpn: int, write: 
 # --- unmapping ------------------------------------------------------------------------------
 
 @kfunc
-def zap_pte_range(k: "Kernel", task: Task, tlb: MmuGather, vma: Vma, vpns: list[int]) -> Gen:
+def zap_pte_range(k: "MmKernel", task: Task, tlb: MmuGather, vma: Vma, vpns: list[int]) -> Gen:
     """Clear a run of ptes under their pte lock. Present: page_remove_rmap and into the
     mmu_gather. Migration entries: free_swap_and_cache returns 1 for them, the pte is just
     cleared, the migrating page untouched, and nobody waits for the migration."""
@@ -175,7 +175,7 @@ def zap_pte_range(k: "Kernel", task: Task, tlb: MmuGather, vma: Vma, vpns: list[
     yield from spin_lock(k, task, ptl)
     for vpn in vpns:
         yield from k.step(task, k.costs.pte_op, ptl)
-        pte = pte_clear(mm, vpn)
+        pte = pte_clear(k, task, mm, vpn)
         if pte_present(pte):
             page_remove_rmap(pte.page)
             tlb_remove_page(k, task, tlb, pte.page)
@@ -185,7 +185,7 @@ def zap_pte_range(k: "Kernel", task: Task, tlb: MmuGather, vma: Vma, vpns: list[
 
 
 @kfunc
-def unmap_vmas(k: "Kernel", task: Task, tlb: MmuGather, vmas: list[Vma]) -> Gen:
+def unmap_vmas(k: "MmKernel", task: Task, tlb: MmuGather, vmas: list[Vma]) -> Gen:
     """Zap in blocks of ZAP_BLOCK_PAGES present ptes; between blocks, tlb_finish_mmu,
     cond_resched (a preemption point) and tlb_gather_mmu again."""
     for vma in vmas:
@@ -204,7 +204,7 @@ def unmap_vmas(k: "Kernel", task: Task, tlb: MmuGather, vmas: list[Vma]) -> Gen:
 # --- fork ------------------------------------------------------------------------------------
 
 @kfunc
-def copy_one_pte(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma, vpn: int) -> Gen:
+def copy_one_pte(k: "MmKernel", task: Task, dst: Mm, src: Mm, vma: Vma, vpn: int) -> Gen:
     pte = src.ptes.get(vpn)
     if pte is None:
         return
@@ -215,21 +215,21 @@ def copy_one_pte(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma, vpn: int) 
         # read in the parent too; the child gets the same entry, with no ref and no mapcount.
         if pte.write and cow:
             pte = make_migration_entry(pte.page, False, pte.tag)
-            set_pte_at(src, vpn, pte)
-        set_pte_at(dst, vpn, pte)
+            set_pte_at(k, task, src, vpn, pte)
+        set_pte_at(k, task, dst, vpn, pte)
         k.tracer.mark(task, "copy migration entry", f"{dst.name}:{vpn} -> {pte.page.label}")
         return
     page = pte.page
     if cow and pte.write:
         pte = mk_pte(page, False)
-        set_pte_at(src, vpn, pte)                              # ptep_set_wrprotect
+        set_pte_at(k, task, src, vpn, pte)                        # ptep_set_wrprotect
     get_page(page)
     page_dup_rmap(page)
-    set_pte_at(dst, vpn, pte)
+    set_pte_at(k, task, dst, vpn, pte)
 
 
 @kfunc
-def copy_pte_range(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma,
+def copy_pte_range(k: "MmKernel", task: Task, dst: Mm, src: Mm, vma: Vma,
                    vpns: list[int]) -> Gen:
     """dst pte lock, then src pte lock nested; lock break every 32 progress units when
     someone waits on either lock or a reschedule is due."""
@@ -254,7 +254,7 @@ def copy_pte_range(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma,
 
 
 @kfunc
-def copy_page_range(k: "Kernel", task: Task, dst: Mm, src: Mm, vma: Vma) -> Gen:
+def copy_page_range(k: "MmKernel", task: Task, dst: Mm, src: Mm, vma: Vma) -> Gen:
     if vma.anon_vma is None and vma.file is None:
         return 0
     for vpns in pte_tables(src, vma.start, vma.end):

@@ -17,7 +17,7 @@ from .migrate import migrate_pages, migrate_prep, new_page_any
 from .vmscan import isolate_lru_page, putback_lru_page
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 
@@ -26,7 +26,7 @@ MEM_GOING_OFFLINE, MEM_OFFLINE, MEM_CANCEL_OFFLINE = "MEM_GOING_OFFLINE", "MEM_O
     "MEM_CANCEL_OFFLINE"
 
 
-def scan_lru_pages(k: "Kernel", blk: MemBlock) -> int | None:
+def scan_lru_pages(k: "MmKernel", blk: MemBlock) -> int | None:
     pages = k.machine.pages
     for pfn in range(blk.start_pfn, blk.start_pfn + blk.npages):
         if pages[pfn].lru:
@@ -35,7 +35,7 @@ def scan_lru_pages(k: "Kernel", blk: MemBlock) -> int | None:
 
 
 @kfunc
-def do_migrate_range(k: "Kernel", task: Task, start_pfn: int, blk: MemBlock) -> Gen:
+def do_migrate_range(k: "MmKernel", task: Task, start_pfn: int, blk: MemBlock) -> Gen:
     """Isolate up to 256 LRU pages (isolate_lru_page without a reference of its own, against
     its documented precondition, as 2.6.33 does), then migrate_pages(..., offlining=1)."""
     m: Machine = k.machine
@@ -62,18 +62,18 @@ def do_migrate_range(k: "Kernel", task: Task, start_pfn: int, blk: MemBlock) -> 
 
 
 @kfunc
-def memory_notify(k: "Kernel", task: Task, action: str, blk: MemBlock) -> Gen:
+def memory_notify(k: "MmKernel", task: Task, action: str, blk: MemBlock) -> Gen:
     from .ksm import ksm_memory_callback
     yield from ksm_memory_callback(k, task, action, blk)
 
 
-def check_pages_isolated(k: "Kernel", blk: MemBlock) -> int:
+def check_pages_isolated(k: "MmKernel", blk: MemBlock) -> int:
     pages = k.machine.pages[blk.start_pfn: blk.start_pfn + blk.npages]
     return -1 if any(not p.free for p in pages) else len(pages)
 
 
 @kfunc
-def offline_pages(k: "Kernel", task: Task, blk: MemBlock, timeout_us: float) -> Gen:
+def offline_pages(k: "MmKernel", task: Task, blk: MemBlock, timeout_us: float) -> Gen:
     yield from k.step(task, k.costs.syscall)                    # lock_system_sleep etc.
     blk.state = "isolated"                                      # start_isolate_page_range
     yield from memory_notify(k, task, MEM_GOING_OFFLINE, blk)   # KSM: ksm_thread_mutex
@@ -113,7 +113,7 @@ def offline_pages(k: "Kernel", task: Task, blk: MemBlock, timeout_us: float) -> 
 
 
 @kfunc
-def online_pages(k: "Kernel", task: Task, blk: MemBlock) -> Gen:
+def online_pages(k: "MmKernel", task: Task, blk: MemBlock) -> Gen:
     yield from k.step(task, k.costs.syscall)
     blk.state = "online"
     k.count("blocks onlined")

@@ -15,13 +15,13 @@ from .pgtable import pte_lockptr, pte_present, pte_tables
 from .vmscan import isolate_lru_page
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 
 
 @kfunc
-def migrate_page_add(k: "Kernel", task: Task, page: Page, pagelist: list[Page],
+def migrate_page_add(k: "MmKernel", task: Task, page: Page, pagelist: list[Page],
                      move_all: bool) -> Gen:
     """Only pages mapped once, unless MPOL_MF_MOVE_ALL."""
     if move_all or page_mapcount(page) == 1:
@@ -30,7 +30,7 @@ def migrate_page_add(k: "Kernel", task: Task, page: Page, pagelist: list[Page],
 
 
 @kfunc
-def check_pte_range(k: "Kernel", task: Task, vma: Vma, vpns: list[int], pagelist: list[Page],
+def check_pte_range(k: "MmKernel", task: Task, vma: Vma, vpns: list[int], pagelist: list[Page],
                     move_all: bool) -> Gen:
     mm = vma.mm
     ptl = pte_lockptr(k, mm, vpns[0])
@@ -48,14 +48,14 @@ def check_pte_range(k: "Kernel", task: Task, vma: Vma, vpns: list[int], pagelist
 
 
 @kfunc
-def check_range(k: "Kernel", task: Task, mm: Mm, pagelist: list[Page], move_all: bool) -> Gen:
+def check_range(k: "MmKernel", task: Task, mm: Mm, pagelist: list[Page], move_all: bool) -> Gen:
     for vma in list(mm.vmas):
         for vpns in pte_tables(mm, vma.start, vma.end):
             yield from check_pte_range(k, task, vma, vpns, pagelist, move_all)
 
 
 @kfunc
-def do_migrate_pages(k: "Kernel", task: Task, mm: Mm, move_all: bool) -> Gen:
+def do_migrate_pages(k: "MmKernel", task: Task, mm: Mm, move_all: bool) -> Gen:
     yield from migrate_prep(k, task)
     yield from down_read(k, task, mm.mmap_sem)
     pagelist: list[Page] = []

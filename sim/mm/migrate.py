@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ..checks.kasan import check_anon_vma
-from ..checks.migration import check_migration_ptes, check_stable_node, page_kind
 from ..engine import kfunc
 from ..locks import (lock_page, spin_lock, spin_unlock, trylock_page, unlock_page,
                      wait_on_page_locked)
-from ..objects import (AddressSpace, Page, PageAnon, PageKsm, Vma, page_anon_vma,
+from ..objects import (AddressSpace, MigrationContext, Page, PageAnon, PageKsm, Vma, page_anon_vma,
                        page_mapped, page_mapping)
 from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
 from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops
+from .events import AnonVmaAccess, MigrationBegin, MigrationEnd
 from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
 from .pgtable import is_migration_entry, mk_pte, pte_offset_map_lock, set_pte_at
 from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_add_file_rmap,
@@ -27,15 +26,15 @@ from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_add_
 from .vmscan import putback_lru_page
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
-NewPage = Callable[["Kernel", Task, Page, int], Page | None]
+NewPage = Callable[["MmKernel", Task, Page, int], Page | None]
 
 MIGRATE_PASSES = 10
 
 
-def new_page_any(k: "Kernel", task: Task, page: Page, private: int) -> Page | None:
+def new_page_any(k: "MmKernel", task: Task, page: Page, private: int) -> Page | None:
     """hotremove_migrate_alloc / new_node_page: any allocatable page (isolated blocks are
     excluded by the allocator, MIGRATE_ISOLATE)."""
     return alloc_page(k, task)
@@ -44,7 +43,7 @@ def new_page_any(k: "Kernel", task: Task, page: Page, private: int) -> Page | No
 # --- remove_migration_ptes ------------------------------------------------------------------
 
 @kfunc
-def remove_migration_pte(k: "Kernel", task: Task, new: Page, vma: Vma, addr: int,
+def remove_migration_pte(k: "MmKernel", task: Task, new: Page, vma: Vma, addr: int,
                          old: Page) -> Gen:
     mm = vma.mm
     if not is_migration_entry(mm.ptes.get(addr)):      # unlocked peek
@@ -53,7 +52,7 @@ def remove_migration_pte(k: "Kernel", task: Task, new: Page, vma: Vma, addr: int
     pte = mm.ptes.get(addr)
     if is_migration_entry(pte) and pte.page is old:
         get_page(new)
-        set_pte_at(mm, addr, mk_pte(new, pte.write))
+        set_pte_at(k, task, mm, addr, mk_pte(new, pte.write))
         if PageAnon(new):
             page_add_anon_rmap(new, vma, addr)
         else:
@@ -64,7 +63,7 @@ def remove_migration_pte(k: "Kernel", task: Task, new: Page, vma: Vma, addr: int
 
 
 @kfunc
-def remove_anon_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) -> Gen:
+def remove_anon_migration_ptes(k: "MmKernel", task: Task, old: Page, new: Page) -> Gen:
     """Before this commit: "We hold the mmap_sem lock. So no need to call
     page_lock_anon_vma." page_anon_vma() is NULL for a KSM page, so its ptes stay."""
     ptr = page_anon_vma(new)
@@ -78,7 +77,7 @@ def remove_anon_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) ->
 
 
 @kfunc
-def remove_file_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) -> Gen:
+def remove_file_migration_ptes(k: "MmKernel", task: Task, old: Page, new: Page) -> Gen:
     mapping = page_mapping(new)
     if mapping is None:
         return
@@ -90,7 +89,7 @@ def remove_file_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) ->
 
 
 @kfunc
-def remove_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) -> Gen:
+def remove_migration_ptes(k: "MmKernel", task: Task, old: Page, new: Page) -> Gen:
     if k.variant.remove_migration_ptes == "rmap_walk":
         yield from rmap_walk(k, task, new, remove_migration_pte, old)
     elif PageAnon(new):
@@ -102,7 +101,7 @@ def remove_migration_ptes(k: "Kernel", task: Task, old: Page, new: Page) -> Gen:
 # --- moving the page --------------------------------------------------------------------------
 
 @kfunc
-def migrate_page_move_mapping(k: "Kernel", task: Task, mapping: AddressSpace | None,
+def migrate_page_move_mapping(k: "MmKernel", task: Task, mapping: AddressSpace | None,
                               newpage: Page, page: Page) -> Gen:
     if mapping is None:
         # anonymous page without swapcache: only our isolation reference may remain
@@ -122,7 +121,7 @@ def migrate_page_move_mapping(k: "Kernel", task: Task, mapping: AddressSpace | N
 
 
 @kfunc
-def migrate_page_copy(k: "Kernel", task: Task, newpage: Page, page: Page) -> Gen:
+def migrate_page_copy(k: "MmKernel", task: Task, newpage: Page, page: Page) -> Gen:
     from .ksm import ksm_migrate_page
     yield from k.step(task, k.costs.page_copy, newpage)      # copy_highpage
     newpage.content = page.content
@@ -132,7 +131,7 @@ def migrate_page_copy(k: "Kernel", task: Task, newpage: Page, page: Page) -> Gen
 
 
 @kfunc
-def migrate_page(k: "Kernel", task: Task, mapping: AddressSpace | None, newpage: Page,
+def migrate_page(k: "MmKernel", task: Task, mapping: AddressSpace | None, newpage: Page,
                  page: Page) -> Gen:
     rc = yield from migrate_page_move_mapping(k, task, mapping, newpage, page)
     if rc:
@@ -142,7 +141,7 @@ def migrate_page(k: "Kernel", task: Task, mapping: AddressSpace | None, newpage:
 
 
 @kfunc
-def move_to_new_page(k: "Kernel", task: Task, newpage: Page, page: Page) -> Gen:
+def move_to_new_page(k: "MmKernel", task: Task, newpage: Page, page: Page) -> Gen:
     if not trylock_page(k, task, newpage):
         k.violations.report("invariant", [task], {"what": "BUG: newpage already locked",
                                                   "page": newpage.label})
@@ -160,18 +159,19 @@ def move_to_new_page(k: "Kernel", task: Task, newpage: Page, page: Page) -> Gen:
 
 # --- the anon_vma protection strategies of the variants ----------------------------------
 
-def get_anon_vma(k: "Kernel", task: Task, page: Page) -> Any:
+def get_anon_vma(k: "MmKernel", task: Task, page: Page) -> Any:
     """2.6.35 (anon-vma-refcount): pin the anon_vma of a mapped page."""
     ptr = page_anon_vma(page)
     if ptr is None:
         return None
-    check_anon_vma(k, task, ptr, "atomic_inc(external_refcount)", "unmap_and_move", page)
+    k.hooks.emit(AnonVmaAccess(task, ptr, "atomic_inc(external_refcount)", "unmap_and_move",
+                               page, "external_refcount"))
     ptr.av.external_refcount += 1
     return ptr
 
 
 @kfunc
-def drop_anon_vma(k: "Kernel", task: Task, ptr: Any) -> Gen:
+def drop_anon_vma(k: "MmKernel", task: Task, ptr: Any) -> Gen:
     """2.6.35: drop the migration's external_refcount; the last one frees an anon_vma whose
     list emptied meanwhile."""
     yield from put_anon_vma_ref(k, task, ptr, "external_refcount", "drop_anon_vma")
@@ -180,15 +180,17 @@ def drop_anon_vma(k: "Kernel", task: Task, ptr: Any) -> Gen:
 # --- unmap_and_move / migrate_pages -----------------------------------------------------------
 
 @kfunc
-def unmap_and_move(k: "Kernel", task: Task, get_new_page: NewPage, private: int, page: Page,
+def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: int, page: Page,
                    force: bool, offlining: bool, pagelist: list[Page]) -> Gen:
     pin = k.variant.migrate_anon_vma_pin
-    task.data["op_start"] = k.now
-    task.data["migrating"] = page.label
-    k.migration_serial += 1
-    task.data["migration"] = tag = k.migration_serial
+    m = k.machine
+    m.migration_serial += 1
+    mig = MigrationContext(m.migration_serial, page, k.now, offlining)
+    task.migration = mig
+    k.hooks.emit(MigrationBegin(task, mig))
     newpage = get_new_page(k, task, page, private)
     if newpage is None:
+        _migration_over(k, task, mig, ENOMEM, None)
         return ENOMEM
     yield from k.step(task, k.costs.page_alloc, newpage)
     rc = 0
@@ -196,20 +198,16 @@ def unmap_and_move(k: "Kernel", task: Task, get_new_page: NewPage, private: int,
     pinned = None
     if page.count == 1:
         # "page was freed from under us. So we are done."
+        _migration_over(k, task, mig, rc, newpage)
         yield from putback_lru_page(k, task, newpage)
         return rc
-    if PageAnon(page) and not PageKsm(page):
-        # From here the migration holds page->mapping's anon_vma pointer and nothing proves
-        # that anon_vma live until (2.6.33) the rmap_walk_anon in remove_migration_ptes.
-        k.windows.open("migration_anon_vma", task.tid, k.now, page_anon_vma(page))
     rc = EAGAIN
     if not trylock_page(k, task, page):
         if not force:
-            k.windows.discard("migration_anon_vma", task.tid)
+            _migration_over(k, task, mig, rc, newpage)
             yield from putback_lru_page(k, task, newpage)
             return rc
         yield from lock_page(k, task, page)
-    kind = page_kind(page)                          # for the reports: what it was, locked
     if (PageKsm(page) and not offlining and k.variant.ksm_migration_hotremove_only):
         # only memory hotremove, holding ksm_thread_mutex, may migrate KSM pages
         rc = EBUSY
@@ -236,23 +234,26 @@ def unmap_and_move(k: "Kernel", task: Task, get_new_page: NewPage, private: int,
         if rcu_locked:
             rcu_read_unlock(k, task)
     unlock_page(k, task, page)
-    k.windows.discard("migration_anon_vma", task.tid)
-    check_migration_ptes(k, task, page, newpage, rc, kind, tag)
-    if rc == 0 and PageKsm(newpage):
-        check_stable_node(k, task, newpage)
+    _migration_over(k, task, mig, rc, newpage)
     if rc != EAGAIN:
         if page in pagelist:
             pagelist.remove(page)
         yield from putback_lru_page(k, task, page)
     # a migrated newpage goes on the LRU; an unused one is freed
     yield from putback_lru_page(k, task, newpage)
-    task.data["op_start"] = None
     k.count("migrations" if rc == 0 else f"migration rc {rc}")
     return rc
 
 
+def _migration_over(k: "MmKernel", task: Task, mig: MigrationContext, rc: int,
+                    newpage: Page | None) -> None:
+    """The old page is done with (unlocked, or never locked): its ptes are final."""
+    task.migration = None
+    k.hooks.emit(MigrationEnd(task, mig, rc, newpage))
+
+
 @kfunc
-def migrate_pages(k: "Kernel", task: Task, pagelist: list[Page], get_new_page: NewPage,
+def migrate_pages(k: "MmKernel", task: Task, pagelist: list[Page], get_new_page: NewPage,
                   private: int, offlining: bool) -> Gen:
     """Up to 10 passes; from the third on, wait for page locks (force). Returns the number of
     pages not migrated, or -ENOMEM. Leftovers go back on the LRU."""
@@ -283,7 +284,7 @@ def migrate_pages(k: "Kernel", task: Task, pagelist: list[Page], get_new_page: N
 
 
 @kfunc
-def migrate_prep(k: "Kernel", task: Task) -> Gen:
+def migrate_prep(k: "MmKernel", task: Task) -> Gen:
     """lru_add_drain_all: ~72 us on a 16-core machine (35282a2de4e)."""
     yield from k.spend(task, k.costs.migrate_prep)
 
@@ -291,7 +292,7 @@ def migrate_prep(k: "Kernel", task: Task) -> Gen:
 # --- faulting on a migration entry ------------------------------------------------------------
 
 @kfunc
-def migration_entry_wait(k: "Kernel", task: Task, mm: Any, vpn: int) -> Gen:
+def migration_entry_wait(k: "MmKernel", task: Task, mm: Any, vpn: int) -> Gen:
     ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     pte = mm.ptes.get(vpn)
     if not is_migration_entry(pte):

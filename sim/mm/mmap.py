@@ -14,12 +14,12 @@ from .rmap import anon_vma_unlink
 from .tlb import tlb_finish_mmu, tlb_gather_mmu
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 
 
-def mm_alloc(k: "Kernel", name: str, owner: Any) -> Mm:
+def mm_alloc(k: "MmKernel", name: str, owner: Any) -> Mm:
     m: Machine = k.machine
     mid = m.next_mm
     m.next_mm += 1
@@ -37,7 +37,7 @@ def find_vma(mm: Mm, vpn: int) -> Vma | None:
 
 
 @kfunc
-def mmap_region(k: "Kernel", task: Task, mm: Mm, start: int, npages: int,
+def mmap_region(k: "MmKernel", task: Task, mm: Mm, start: int, npages: int,
                 file: AddressSpace | None = None, pgoff: int | None = None,
                 flags: int = 0) -> Gen:
     """do_mmap_pgoff under mmap_sem for write: a private anon (or file) vma."""
@@ -59,7 +59,7 @@ def mmap_region(k: "Kernel", task: Task, mm: Mm, start: int, npages: int,
 
 
 @kfunc
-def unlink_file_vma(k: "Kernel", task: Task, vma: Vma) -> Gen:
+def unlink_file_vma(k: "MmKernel", task: Task, vma: Vma) -> Gen:
     f = vma.file
     if f is None:
         return
@@ -70,7 +70,7 @@ def unlink_file_vma(k: "Kernel", task: Task, vma: Vma) -> Gen:
 
 
 @kfunc
-def free_pgtables(k: "Kernel", task: Task, vmas: list[Vma]) -> Gen:
+def free_pgtables(k: "MmKernel", task: Task, vmas: list[Vma]) -> Gen:
     """Hide each vma from rmap (anon_vma_unlink, unlink_file_vma), then free its tables."""
     for vma in vmas:
         yield from anon_vma_unlink(k, task, vma)
@@ -79,7 +79,7 @@ def free_pgtables(k: "Kernel", task: Task, vmas: list[Vma]) -> Gen:
 
 
 @kfunc
-def remove_vma(k: "Kernel", task: Task, vma: Vma) -> Gen:
+def remove_vma(k: "MmKernel", task: Task, vma: Vma) -> Gen:
     yield from k.step(task, k.costs.vma_visit)
     mm = vma.mm
     if vma in mm.vmas:
@@ -87,7 +87,7 @@ def remove_vma(k: "Kernel", task: Task, vma: Vma) -> Gen:
 
 
 @kfunc
-def exit_mmap(k: "Kernel", task: Task, mm: Mm) -> Gen:
+def exit_mmap(k: "MmKernel", task: Task, mm: Mm) -> Gen:
     """The last user is gone: no mmap_sem, no page lock. Migration entries are zapped without
     waiting for the migration, and an anon_vma whose list empties is freed."""
     yield from k.step(task, k.costs.syscall)                    # mmu_notifier_release, ...
@@ -104,7 +104,7 @@ def exit_mmap(k: "Kernel", task: Task, mm: Mm) -> Gen:
 
 
 @kfunc
-def unmap_region(k: "Kernel", task: Task, mm: Mm, vmas: list[Vma]) -> Gen:
+def unmap_region(k: "MmKernel", task: Task, mm: Mm, vmas: list[Vma]) -> Gen:
     tlb = tlb_gather_mmu(k, task, mm)
     yield from unmap_vmas(k, task, tlb, vmas)
     yield from free_pgtables(k, task, vmas)
@@ -112,7 +112,7 @@ def unmap_region(k: "Kernel", task: Task, mm: Mm, vmas: list[Vma]) -> Gen:
 
 
 @kfunc
-def do_munmap(k: "Kernel", task: Task, mm: Mm, vma: Vma) -> Gen:
+def do_munmap(k: "MmKernel", task: Task, mm: Mm, vma: Vma) -> Gen:
     """munmap of one whole vma (caller holds mmap_sem for write)."""
     mm.vmas.remove(vma)                                         # detach_vmas_to_be_unmapped
     yield from unmap_region(k, task, mm, [vma])
@@ -120,7 +120,7 @@ def do_munmap(k: "Kernel", task: Task, mm: Mm, vma: Vma) -> Gen:
 
 
 @kfunc
-def sys_munmap(k: "Kernel", task: Task, mm: Mm, vma: Vma) -> Gen:
+def sys_munmap(k: "MmKernel", task: Task, mm: Mm, vma: Vma) -> Gen:
     yield from k.step(task, k.costs.syscall)
     yield from down_write(k, task, mm.mmap_sem)
     if vma in mm.vmas:

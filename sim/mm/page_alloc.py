@@ -14,10 +14,10 @@ from ..objects import Machine, Page
 from ..task import Task
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 
-def alloc_page(k: "Kernel", task: Task) -> Page | None:
+def alloc_page(k: "MmKernel", task: Task) -> Page | None:
     m: Machine = k.machine
     blk = m.blocks[m.alloc_block]
     if blk.state != "online" or not blk.free:
@@ -51,7 +51,7 @@ def get_page_unless_zero(page: Page) -> bool:
     return True
 
 
-def put_page(k: "Kernel", task: Task | None, page: Page) -> None:
+def put_page(k: "MmKernel", task: Task | None, page: Page) -> None:
     page.count -= 1
     if page.count == 0:
         __free_page(k, task, page)
@@ -61,7 +61,7 @@ def put_page(k: "Kernel", task: Task | None, page: Page) -> None:
                             key=("negative count", page.pfn))
 
 
-def __free_page(k: "Kernel", task: Task | None, page: Page) -> None:
+def __free_page(k: "MmKernel", task: Task | None, page: Page) -> None:
     """free_hot_cold_page: off the LRU (without zone->lru_lock in this model), mapping of an
     anon page cleared, back on its block's free list."""
     m: Machine = k.machine

@@ -1,10 +1,9 @@
 """Page-table entries and split pte locks (include/asm-generic/pgtable.h, swapops.h).
 
 A pte is a Pte (sim.objects): present, or a migration entry naming the old page; an empty
-pte is absent from mm.ptes. Every write goes through set_pte_at / pte_clear, which also keep
-a shadow count of the migration entries naming each page (for the leak oracle; not kernel
-state). There is one pte lock per page-table page (PTES_PER_TABLE ptes), as with split
-ptlocks.
+pte is absent from mm.ptes. Every write goes through set_pte_at / pte_clear, which emit a
+PteChange event. There is one pte lock per page-table page (PTES_PER_TABLE ptes), as with
+split ptlocks.
 """
 
 from __future__ import annotations
@@ -14,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..locks import SpinLock, spin_lock
 from ..objects import MIGRATION, PRESENT, PTES_PER_TABLE, Mm, Page, Pte
+from ..task import Task
+from .events import PteChange
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 
-def pte_lockptr(k: "Kernel", mm: Mm, vpn: int) -> SpinLock:
+def pte_lockptr(k: "MmKernel", mm: Mm, vpn: int) -> SpinLock:
     t = vpn // PTES_PER_TABLE
     lock = mm.ptls.get(t)
     if lock is None:
@@ -27,7 +28,7 @@ def pte_lockptr(k: "Kernel", mm: Mm, vpn: int) -> SpinLock:
     return lock
 
 
-def pte_offset_map_lock(k: "Kernel", task: Any, mm: Mm, vpn: int
+def pte_offset_map_lock(k: "MmKernel", task: Any, mm: Mm, vpn: int
                         ) -> Generator[Any, Any, SpinLock]:
     """Lock the pte's page-table lock and read the pte (one pte step): returns the lock."""
     ptl = pte_lockptr(k, mm, vpn)
@@ -36,19 +37,15 @@ def pte_offset_map_lock(k: "Kernel", task: Any, mm: Mm, vpn: int
     return ptl
 
 
-def set_pte_at(mm: Mm, vpn: int, pte: Pte) -> None:
+def set_pte_at(k: "MmKernel", task: Task | None, mm: Mm, vpn: int, pte: Pte) -> None:
     old = mm.ptes.get(vpn)
-    if old is not None and old.kind == MIGRATION:
-        old.page.mig_entries -= 1
-    if pte.kind == MIGRATION:
-        pte.page.mig_entries += 1
     mm.ptes[vpn] = pte
+    k.hooks.emit(PteChange(task, mm, vpn, old, pte))
 
 
-def pte_clear(mm: Mm, vpn: int) -> Pte | None:
+def pte_clear(k: "MmKernel", task: Task | None, mm: Mm, vpn: int) -> Pte | None:
     old = mm.ptes.pop(vpn, None)
-    if old is not None and old.kind == MIGRATION:
-        old.page.mig_entries -= 1
+    k.hooks.emit(PteChange(task, mm, vpn, old, None))
     return old
 
 

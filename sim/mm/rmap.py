@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ..checks.kasan import check_anon_vma
 from ..engine import kfunc
 from ..locks import spin_lock, spin_unlock
 from ..objects import (AnonVmaPtr, Page, PageAnon, PageKsm, Vma, history, page_anon_vma,
@@ -21,10 +20,11 @@ from .page_alloc import put_page
 from .pgtable import (make_migration_entry, pte_lockptr, pte_offset_map_lock, pte_present,
                       set_pte_at)
 from .slab import kmem_cache_alloc, kmem_cache_free
+from .events import AnonVmaAccess, AnonVmaFreed
 from .vmscan import lru_cache_add
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 RmapOne = Callable[..., Gen]
@@ -32,7 +32,7 @@ RmapOne = Callable[..., Gen]
 
 # --- anon_vma life cycle -------------------------------------------------------------------
 
-def anon_vma_alloc(k: "Kernel", task: Task, owner: str) -> AnonVmaPtr:
+def anon_vma_alloc(k: "MmKernel", task: Task, owner: str) -> AnonVmaPtr:
     av = kmem_cache_alloc(k, task)
     av.owner = owner
     av.head = []
@@ -40,30 +40,33 @@ def anon_vma_alloc(k: "Kernel", task: Task, owner: str) -> AnonVmaPtr:
     return AnonVmaPtr(av, av.gen)
 
 
-def anon_vma_free(k: "Kernel", task: Task, ptr: AnonVmaPtr) -> None:
+def anon_vma_free(k: "MmKernel", task: Task, ptr: AnonVmaPtr) -> None:
+    """kmem_cache_free. Through a stale pointer it would be a double free, which corrupts
+    the slab freelist: reported (writes "slab freelist"), and not performed, since the model
+    cannot represent a corrupted freelist."""
     av = ptr.av
+    k.hooks.emit(AnonVmaAccess(task, ptr, "kmem_cache_free", task.where(), None,
+                               "slab freelist"))
     if not ptr.valid():
-        check_anon_vma(k, task, ptr, "kmem_cache_free", task.where())
         return
     history(av, k, task, "free", gen=av.gen, owner=av.owner)
     k.tracer.mark(task, "anon_vma_free", av)
-    k.windows.hit_where("migration_anon_vma",
-                        lambda p: p is not None and p.av is av and p.gen == ptr.gen)
+    k.hooks.emit(AnonVmaFreed(task, ptr))
     kmem_cache_free(k, task, av)
 
 
-def anon_vma_lock(k: "Kernel", task: Task, ptr: AnonVmaPtr, via: str,
+def anon_vma_lock(k: "MmKernel", task: Task, ptr: AnonVmaPtr, via: str,
                   page: Page | None = None) -> Gen:
-    """spin_lock(&anon_vma->lock) through a pointer that may be stale: checked before the
-    spin and again once the lock is ours (it can be freed while we spin)."""
-    check_anon_vma(k, task, ptr, "spin_lock", via, page)
+    """spin_lock(&anon_vma->lock) through a pointer that may be stale: an access before the
+    spin and another once the lock is ours (it can be freed while we spin)."""
+    k.hooks.emit(AnonVmaAccess(task, ptr, "spin_lock", via, page, "lock word"))
     yield from spin_lock(k, task, ptr.av.lock)
-    check_anon_vma(k, task, ptr, "spin_lock", via, page)
+    k.hooks.emit(AnonVmaAccess(task, ptr, "spin_lock", via, page, "lock word", True))
 
 
-def anon_vma_unlock(k: "Kernel", task: Task, ptr: AnonVmaPtr, via: str,
+def anon_vma_unlock(k: "MmKernel", task: Task, ptr: AnonVmaPtr, via: str,
                     page: Page | None = None) -> None:
-    check_anon_vma(k, task, ptr, "spin_unlock", via, page)
+    k.hooks.emit(AnonVmaAccess(task, ptr, "spin_unlock", via, page, "lock word"))
     spin_unlock(k, task, ptr.av.lock)
 
 
@@ -72,14 +75,14 @@ def anon_vma_unused(av: Any) -> bool:
     return not av.head and av.ksm_refcount == 0 and av.external_refcount == 0
 
 
-def atomic_dec_and_lock(k: "Kernel", task: Task, ptr: AnonVmaPtr, counter: str,
+def atomic_dec_and_lock(k: "MmKernel", task: Task, ptr: AnonVmaPtr, counter: str,
                         via: str) -> Gen:
     """atomic_dec_and_lock(&anon_vma->counter, &anon_vma->lock): decrement, and if that
     reaches zero return True holding the lock. The last decrement happens under the lock
     (atomic_add_unless fast path for the others), so anon_vma_unlink, which tests the
     counter under the same lock, cannot see zero and free the anon_vma under us."""
     av = ptr.av
-    check_anon_vma(k, task, ptr, f"atomic_dec({counter})", via)
+    k.hooks.emit(AnonVmaAccess(task, ptr, f"atomic_dec({counter})", via, None, counter))
     n = getattr(av, counter)
     if n != 1:
         setattr(av, counter, n - 1)
@@ -94,7 +97,7 @@ def atomic_dec_and_lock(k: "Kernel", task: Task, ptr: AnonVmaPtr, counter: str,
 
 
 @kfunc
-def anon_vma_prepare(k: "Kernel", task: Task, vma: Vma) -> Gen:
+def anon_vma_prepare(k: "MmKernel", task: Task, vma: Vma) -> Gen:
     """Give the vma an anon_vma on its first anonymous fault (find_mergeable_anon_vma, which
     can share a neighbour's, is not modelled: every vma gets its own or its parent's)."""
     if vma.anon_vma is not None:
@@ -118,7 +121,7 @@ def anon_vma_prepare(k: "Kernel", task: Task, vma: Vma) -> Gen:
 
 
 @kfunc
-def anon_vma_link(k: "Kernel", task: Task, vma: Vma) -> Gen:
+def anon_vma_link(k: "MmKernel", task: Task, vma: Vma) -> Gen:
     """fork: the child vma goes at the tail of the shared anon_vma's list, before any pte is
     copied, so a walker that holds the lock cannot miss a migration entry copied to it."""
     ptr = vma.anon_vma
@@ -132,7 +135,7 @@ def anon_vma_link(k: "Kernel", task: Task, vma: Vma) -> Gen:
 
 
 @kfunc
-def anon_vma_unlink(k: "Kernel", task: Task, vma: Vma) -> Gen:
+def anon_vma_unlink(k: "MmKernel", task: Task, vma: Vma) -> Gen:
     ptr = vma.anon_vma
     if ptr is None:
         return
@@ -150,7 +153,7 @@ def anon_vma_unlink(k: "Kernel", task: Task, vma: Vma) -> Gen:
         anon_vma_free(k, task, ptr)
 
 
-def put_anon_vma_ref(k: "Kernel", task: Task, ptr: AnonVmaPtr, counter: str, via: str) -> Gen:
+def put_anon_vma_ref(k: "MmKernel", task: Task, ptr: AnonVmaPtr, counter: str, via: str) -> Gen:
     """Drop a counted reference (KSM's ksm_refcount, or 2.6.35 migration's external_refcount);
     the last one frees the anon_vma if its list emptied meanwhile."""
     if (yield from atomic_dec_and_lock(k, task, ptr, counter, via)):
@@ -163,7 +166,7 @@ def put_anon_vma_ref(k: "Kernel", task: Task, ptr: AnonVmaPtr, counter: str, via
 # --- page_lock_anon_vma ---------------------------------------------------------------------
 
 @kfunc
-def page_lock_anon_vma(k: "Kernel", task: Task, page: Page) -> Gen:
+def page_lock_anon_vma(k: "MmKernel", task: Task, page: Page) -> Gen:
     """rcu_read_lock; the mapping tag must be exactly ANON and the page mapped; then lock.
 
     Returns the anon_vma holding its lock and RCU, or None (having dropped RCU)."""
@@ -177,7 +180,7 @@ def page_lock_anon_vma(k: "Kernel", task: Task, page: Page) -> Gen:
     return ptr
 
 
-def page_unlock_anon_vma(k: "Kernel", task: Task, ptr: AnonVmaPtr) -> None:
+def page_unlock_anon_vma(k: "MmKernel", task: Task, ptr: AnonVmaPtr) -> None:
     anon_vma_unlock(k, task, ptr, "page_unlock_anon_vma")
     rcu_read_unlock(k, task)
 
@@ -221,7 +224,7 @@ def page_remove_rmap(page: Page) -> None:
 
 # --- the walks ----------------------------------------------------------------------------------
 
-def vma_walk(k: "Kernel", task: Task, page: Page, vmas: list[Vma],
+def vma_walk(k: "MmKernel", task: Task, page: Page, vmas: list[Vma],
              visit: Callable[[Vma, int], Gen], stop: Callable[[int], bool]) -> Gen:
     """The loop every anon and file rmap walk shares (the caller holds the list's lock): visit
     each vma that can map the page's index, until stop(ret)."""
@@ -248,7 +251,7 @@ def _failed(ret: int) -> bool:
 # --- try_to_unmap -----------------------------------------------------------------------------
 
 @kfunc
-def page_check_address(k: "Kernel", task: Task, page: Page, mm: Any, vpn: int) -> Gen:
+def page_check_address(k: "MmKernel", task: Task, page: Page, mm: Any, vpn: int) -> Gen:
     """Take the pte lock if the pte at vpn maps page; True (lock held) or False."""
     ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     pte = mm.ptes.get(vpn)
@@ -259,7 +262,7 @@ def page_check_address(k: "Kernel", task: Task, page: Page, mm: Any, vpn: int) -
 
 
 @kfunc
-def try_to_unmap_one(k: "Kernel", task: Task, page: Page, vma: Vma, vpn: int,
+def try_to_unmap_one(k: "MmKernel", task: Task, page: Page, vma: Vma, vpn: int,
                      flags: int) -> Gen:
     mm = vma.mm
     if not (yield from page_check_address(k, task, page, mm, vpn)):
@@ -267,7 +270,7 @@ def try_to_unmap_one(k: "Kernel", task: Task, page: Page, vma: Vma, vpn: int,
     yield from k.step(task, k.costs.tlb_flush, page)       # ptep_clear_flush
     write = mm.ptes[vpn].write
     if flags & TTU_MIGRATION:
-        set_pte_at(mm, vpn, make_migration_entry(page, write, task.data.get("migration", 0)))
+        set_pte_at(k, task, mm, vpn, make_migration_entry(page, write, task.migration.tag))
         k.tracer.mark(task, "set migration entry", f"{mm.name}:{vpn} -> {page.label}")
     page_remove_rmap(page)
     put_page(k, task, page)                                # page_cache_release
@@ -276,7 +279,7 @@ def try_to_unmap_one(k: "Kernel", task: Task, page: Page, vma: Vma, vpn: int,
 
 
 @kfunc
-def try_to_unmap_anon(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
+def try_to_unmap_anon(k: "MmKernel", task: Task, page: Page, flags: int) -> Gen:
     ptr = yield from page_lock_anon_vma(k, task, page)
     if ptr is None:
         return SWAP_AGAIN
@@ -288,7 +291,7 @@ def try_to_unmap_anon(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
 
 
 @kfunc
-def try_to_unmap_file(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
+def try_to_unmap_file(k: "MmKernel", task: Task, page: Page, flags: int) -> Gen:
     mapping = page_mapping(page)
     assert mapping is not None
     yield from spin_lock(k, task, mapping.i_mmap_lock)
@@ -300,7 +303,7 @@ def try_to_unmap_file(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
 
 
 @kfunc
-def try_to_unmap(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
+def try_to_unmap(k: "MmKernel", task: Task, page: Page, flags: int) -> Gen:
     from .ksm import try_to_unmap_ksm
     if PageKsm(page):
         ret = yield from try_to_unmap_ksm(k, task, page, flags)
@@ -316,11 +319,10 @@ def try_to_unmap(k: "Kernel", task: Task, page: Page, flags: int) -> Gen:
 # --- rmap_walk (this commit) ----------------------------------------------------------------
 
 @kfunc
-def rmap_walk_anon(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
+def rmap_walk_anon(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
     """No page_lock_anon_vma (its page_mapped test fails once every pte is a migration
     entry) and no RCU of its own: "risky", relying on callers' mmap_sem, which hot-remove
     does not hold. Variant walk-with-page-lock-anon-vma goes through page_lock_anon_vma."""
-    k.windows.close("migration_anon_vma", task.tid, k.now)
     if k.variant.rmap_walk_anon_page_lock_anon_vma:
         ptr = yield from page_lock_anon_vma(k, task, page)
         if ptr is None:
@@ -340,7 +342,7 @@ def rmap_walk_anon(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: 
 
 
 @kfunc
-def rmap_walk_file(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
+def rmap_walk_file(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
     mapping = page_mapping(page)
     if mapping is None:
         return SWAP_AGAIN
@@ -352,7 +354,7 @@ def rmap_walk_file(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: 
 
 
 @kfunc
-def rmap_walk(k: "Kernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
+def rmap_walk(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
     """Needs the page locked: dispatch on the mapping's tag."""
     from .ksm import rmap_walk_ksm
     if page.lock.owner is not task:

@@ -19,10 +19,10 @@ from ..objects import AnonVma, Machine, SlabPage, history
 from ..task import Task
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 
-def _new_slab(k: "Kernel", m: Machine) -> SlabPage:
+def _new_slab(k: "MmKernel", m: Machine) -> SlabPage:
     slab = SlabPage(len(m.slab_pages))
     m.slab_pages.append(slab)
     for _ in range(m.per_slab):
@@ -39,7 +39,7 @@ def _cpu(task: Task) -> int:
     return task.cpu if task.cpu is not None else max(task.last_cpu, 0)
 
 
-def kmem_cache_alloc(k: "Kernel", task: Task) -> AnonVma:
+def kmem_cache_alloc(k: "MmKernel", task: Task) -> AnonVma:
     m: Machine = k.machine
     cpu = _cpu(task)
     slab = m.cpu_slab.get(cpu)
@@ -55,7 +55,7 @@ def kmem_cache_alloc(k: "Kernel", task: Task) -> AnonVma:
     return av
 
 
-def kmem_cache_free(k: "Kernel", task: Task, av: AnonVma) -> None:
+def kmem_cache_free(k: "MmKernel", task: Task, av: AnonVma) -> None:
     m: Machine = k.machine
     av.live = False
     slab = av.slab

@@ -16,7 +16,7 @@ from ..task import Task
 from .page_alloc import put_page
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 FREE_PTE_NR = 506
 
@@ -27,23 +27,23 @@ class MmuGather:
     pages: list[Page] = field(default_factory=list)
 
 
-def tlb_gather_mmu(k: "Kernel", task: Task, mm: Mm) -> MmuGather:
+def tlb_gather_mmu(k: "MmKernel", task: Task, mm: Mm) -> MmuGather:
     task.preempt_count += 1
     return MmuGather(mm)
 
 
-def tlb_flush_mmu(k: "Kernel", task: Task, tlb: MmuGather) -> None:
+def tlb_flush_mmu(k: "MmKernel", task: Task, tlb: MmuGather) -> None:
     pages, tlb.pages = tlb.pages, []
     for page in pages:
         put_page(k, task, page)
 
 
-def tlb_remove_page(k: "Kernel", task: Task, tlb: MmuGather, page: Page) -> None:
+def tlb_remove_page(k: "MmKernel", task: Task, tlb: MmuGather, page: Page) -> None:
     tlb.pages.append(page)
     if len(tlb.pages) >= FREE_PTE_NR:
         tlb_flush_mmu(k, task, tlb)
 
 
-def tlb_finish_mmu(k: "Kernel", task: Task, tlb: MmuGather) -> None:
+def tlb_finish_mmu(k: "MmKernel", task: Task, tlb: MmuGather) -> None:
     tlb_flush_mmu(k, task, tlb)
     task.preempt_count -= 1

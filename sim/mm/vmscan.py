@@ -13,11 +13,11 @@ from . import EBUSY
 from .page_alloc import get_page, put_page
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from .kernel import MmKernel
 
 
 @kfunc
-def isolate_lru_page(k: "Kernel", task: Task, page: Page) -> Generator[Any, Any, int]:
+def isolate_lru_page(k: "MmKernel", task: Task, page: Page) -> Generator[Any, Any, int]:
     """Clear PG_lru under zone->lru_lock and take a reference; -EBUSY if not on the LRU."""
     m: Machine = k.machine
     yield from spin_lock(k, task, m.lru_lock)
@@ -32,7 +32,7 @@ def isolate_lru_page(k: "Kernel", task: Task, page: Page) -> Generator[Any, Any,
 
 
 @kfunc
-def putback_lru_page(k: "Kernel", task: Task, page: Page) -> Generator[Any, Any, None]:
+def putback_lru_page(k: "MmKernel", task: Task, page: Page) -> Generator[Any, Any, None]:
     """Back on the LRU, then drop the isolation reference (a migrated old page is freed)."""
     m: Machine = k.machine
     yield from spin_lock(k, task, m.lru_lock)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from ..engine import Kernel
+from ..mm.kernel import MmKernel
 from ..params import KERNEL_PARAMS, Param, schema_dict
 from . import lock_calibration, mm
 
@@ -25,6 +27,7 @@ class Scenario:
     doc: str
     params: tuple[Param, ...]
     build: Callable[..., Model]
+    kernel: type[Kernel] = Kernel       # the engine, or a subclass with the scenario's state
 
     def schema(self) -> dict[str, Param]:
         return schema_dict(KERNEL_PARAMS + self.params)
@@ -33,5 +36,5 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "lock-calibration": Scenario("lock-calibration", lock_calibration.__doc__ or "",
                                  lock_calibration.PARAMS, lock_calibration.build),
-    "mm": Scenario("mm", mm.__doc__ or "", mm.PARAMS, mm.build),
+    "mm": Scenario("mm", mm.__doc__ or "", mm.PARAMS, mm.build, MmKernel),
 }

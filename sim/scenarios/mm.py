@@ -13,8 +13,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from ..checks.invariants import check_invariants
-from ..engine import Kernel
+from ..checks.mm import install as install_oracles
 from ..errors import InputError
 from ..objects import (VM_MERGEABLE, AddressSpace, KsmState, Machine, MemBlock, Mm, Page, Vma)
 from ..params import Param
@@ -22,6 +21,7 @@ from ..task import Task
 from ..mm import Oops
 from ..mm.exit import do_exit
 from ..mm.fault import do_page_fault
+from ..mm.kernel import MmKernel
 from ..mm.fork import dup_mm, get_task_mm, mmput
 from ..mm.ksm import ksm_scan_thread
 from ..mm.memory_hotplug import offline_pages, online_pages
@@ -118,7 +118,7 @@ class Proc:
 
 
 class MmModel:
-    def __init__(self, k: Kernel, p: dict[str, Any]) -> None:
+    def __init__(self, k: MmKernel, p: dict[str, Any]) -> None:
         self.k = k
         self.p = p
         self.until_us = p["duration_ms"] * 1000.0
@@ -136,10 +136,7 @@ class MmModel:
         self.pids = 0
         self.generation = [0] * p["processes"]
         self.procs: dict[int, Proc] = {}
-        k.windows.declare(
-            "migration_anon_vma",
-            "unmap_and_move of an anon page: from the page_count check to the anon_vma lock in "
-            "remove_migration_ptes (rmap_walk_anon); hit = that anon_vma was freed meanwhile")
+        install_oracles(k, p)
         if p["ksm"]:
             k.spawn("ksmd", ksm_scan_thread, kind="ksmd")
         if p["migration"] == "hotremove":
@@ -148,8 +145,6 @@ class MmModel:
             k.spawn("numad", self.numa_main, kind="numa")
         for slot in range(p["processes"]):
             self.start_process(slot, delay=0.0)
-        if p["invariant_every_events"]:
-            k.observe(p["invariant_every_events"], lambda: check_invariants(k))
 
     # --- contents ---------------------------------------------------------------------------
     def new_content(self, mm: Mm | None = None, vpn: int = 0) -> int:
@@ -167,7 +162,7 @@ class MmModel:
         self.procs[proc.pid] = proc
         proc.task = self.k.spawn(proc.name, self.proc_main, proc, delay, kind="process")
 
-    def proc_main(self, k: Kernel, task: Task, proc: Proc, delay: float
+    def proc_main(self, k: MmKernel, task: Task, proc: Proc, delay: float
                   ) -> Generator[Any, Any, None]:
         p = self.p
         rng = k.rng.workload
@@ -205,7 +200,7 @@ class MmModel:
         else:
             self.start_process(proc.slot, delay=p["respawn_us"])
 
-    def exec_mm(self, k: Kernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
+    def exec_mm(self, k: MmKernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
         p = self.p
         yield from k.step(task, k.costs.mm_setup)
         mm = mm_alloc(k, proc.name, proc)
@@ -220,7 +215,7 @@ class MmModel:
             for vpn in range(HEAP_START, HEAP_START + p["pages_per_process"]):
                 yield from self.access(k, task, mm, vpn, True)
 
-    def touch(self, k: Kernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
+    def touch(self, k: MmKernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
         p = self.p
         rng = k.rng.workload
         mm = proc.mm
@@ -235,7 +230,7 @@ class MmModel:
             write = False
         yield from self.access(k, task, mm, vpn, write)
 
-    def access(self, k: Kernel, task: Task, mm: Mm, vpn: int, write: bool
+    def access(self, k: MmKernel, task: Task, mm: Mm, vpn: int, write: bool
                ) -> Generator[Any, Any, None]:
         """A load or store by the CPU: no fault if the pte allows it, else do_page_fault and
         retry (a fault on a migration entry waits for the migration, then retries)."""
@@ -251,7 +246,7 @@ class MmModel:
                 return
         k.count("faults retried 64 times (stuck on a migration entry)")
 
-    def fork(self, k: Kernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
+    def fork(self, k: MmKernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
         assert proc.mm is not None
         yield from k.step(task, k.costs.syscall)
         self.pids += 1
@@ -264,7 +259,7 @@ class MmModel:
         child.task = k.spawn(child.name, self.proc_main, child, 0.0, kind="process")
         k.count("forks")
 
-    def remap(self, k: Kernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
+    def remap(self, k: MmKernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
         """munmap the heap (mmap_sem for write) and map a fresh one in its place."""
         mm = proc.mm
         assert mm is not None and proc.heap is not None
@@ -275,7 +270,7 @@ class MmModel:
         k.count("heap remaps")
 
     # --- migrators ------------------------------------------------------------------------
-    def hotremove_main(self, k: Kernel, task: Task) -> Generator[Any, Any, None]:
+    def hotremove_main(self, k: MmKernel, task: Task) -> Generator[Any, Any, None]:
         """echo offline > /sys/devices/system/memory/memoryN/state, round robin, then online
         it again after online_delay_us."""
         p = self.p
@@ -291,7 +286,7 @@ class MmModel:
                     yield from online_pages(k, task, blk)
             yield from k.sleep(task, p["offline_interval_us"])
 
-    def numa_main(self, k: Kernel, task: Task) -> Generator[Any, Any, None]:
+    def numa_main(self, k: MmKernel, task: Task) -> Generator[Any, Any, None]:
         """A daemon calling sys_migrate_pages(pid) on random processes: get_task_mm (an
         mm_users reference) and, inside, mmap_sem for read, throughout the migration."""
         p = self.p
@@ -331,7 +326,7 @@ class MmModel:
         }}
 
 
-def build_machine(k: Kernel, p: dict[str, Any],
+def build_machine(k: MmKernel, p: dict[str, Any],
                   new_content: Callable[[Mm | None, int], int]) -> Machine:
     """The machine alone (memory, zone, KSM state, anon_vma cache, one shared file), hung on
     the kernel as k.machine; no tasks. Unit tests build kernel paths on this."""
@@ -349,9 +344,9 @@ def build_machine(k: Kernel, p: dict[str, Any],
                 file_content=lambda mapping, index: 2_000_000_000 + index)
     m.files.append(AddressSpace("libc.so", k.spinlock("&mapping->i_mmap_lock", "libc.so"),
                                 k.spinlock("&mapping->tree_lock", "libc.so")))
-    k.machine = m                                                  # type: ignore[attr-defined]
+    k.machine = m
     return m
 
 
-def build(k: Kernel, p: dict[str, Any]) -> MmModel:
+def build(k: MmKernel, p: dict[str, Any]) -> MmModel:
     return MmModel(k, p)

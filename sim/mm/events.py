@@ -1,0 +1,52 @@
+"""The events the mm model emits (sim.hooks): what oracles and race-window statistics see.
+
+- AnonVmaAccess: an access to an anon_vma through a pointer that may be stale: its lock
+  word, a refcount, its list, its freeing. `writes` names what the access writes through the
+  pointer (None for a read); `held` is True once a spin_lock has been granted.
+- AnonVmaFreed: an anon_vma's current allocation ends (anon_vma_free of a live pointer).
+- MigrationBegin / MigrationEnd: unmap_and_move starts with a page, and is over with it
+  (the old page unlocked, or given up before it was locked).
+- PteChange: a pte was written (set_pte_at) or cleared (pte_clear).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..objects import AnonVmaPtr, MigrationContext, Mm, Page, Pte
+from ..task import Task
+
+
+class AnonVmaAccess(NamedTuple):
+    task: Task
+    ptr: AnonVmaPtr
+    access: str             # e.g. "spin_lock", "atomic_inc(external_refcount)"
+    via: str                # the kernel function that made it
+    page: Page | None
+    writes: str | None      # what is written through the pointer; None for a read
+    held: bool = False      # spin_lock: the lock is ours now
+
+
+class AnonVmaFreed(NamedTuple):
+    task: Task
+    ptr: AnonVmaPtr
+
+
+class MigrationBegin(NamedTuple):
+    task: Task
+    mig: MigrationContext
+
+
+class MigrationEnd(NamedTuple):
+    task: Task
+    mig: MigrationContext
+    rc: int
+    newpage: Page | None
+
+
+class PteChange(NamedTuple):
+    task: Task | None
+    mm: Mm
+    vpn: int
+    old: Pte | None
+    new: Pte | None
