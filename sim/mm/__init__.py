@@ -16,3 +16,13 @@ TTU_MIGRATION = 1
 
 class Oops(Exception):
     """A kernel BUG() hit by a task: the task dies (do_exit from the oops path)."""
+
+
+# mm/ksm.c and the core mm call each other, as in the kernel, which breaks the cycle with
+# include/linux/ksm.h: rmap.c calls rmap_walk_ksm and try_to_unmap_ksm, migrate.c
+# ksm_migrate_page, fork.c ksm_fork and ksm_exit, memory_hotplug.c the KSM memory notifier;
+# ksm.c calls find_vma, handle_mm_fault, mmdrop and rmap.c's helpers. Here the callers
+# import the ksm module object (`from . import ksm`, then `ksm.rmap_walk_ksm(...)`), ksm.py
+# imports what it uses by name, and this package imports ksm once its constants exist, so
+# the cycle resolves the same way whichever module is imported first.
+from . import ksm  # noqa: E402,F401

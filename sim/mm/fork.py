@@ -9,6 +9,7 @@ from ..engine import kfunc
 from ..locks import down_write, spin_lock, spin_unlock, up_write
 from ..objects import Mm, Vma
 from ..task import Task
+from . import ksm
 from .memory import copy_page_range
 from .mmap import exit_mmap, mm_alloc
 from .rmap import anon_vma_link
@@ -23,10 +24,9 @@ Gen = Generator[Any, Any, Any]
 def dup_mmap(k: "MmKernel", task: Task, mm: Mm, oldmm: Mm) -> Gen:
     """Both mmap_sems for write (the child's nested); per vma: copy, anon_vma_link (tail of
     the shared anon_vma's list, before any pte is copied), file rmap, then copy_page_range."""
-    from .ksm import ksm_fork
     yield from down_write(k, task, oldmm.mmap_sem)
     yield from down_write(k, task, mm.mmap_sem, subclass=1)     # down_write_nested
-    yield from ksm_fork(k, task, mm, oldmm)
+    yield from ksm.ksm_fork(k, task, mm, oldmm)
     for mpnt in list(oldmm.vmas):
         yield from k.step(task, k.costs.vma_copy)
         tmp = Vma(mm, mpnt.start, mpnt.end, mpnt.pgoff, mpnt.flags, anon_vma=mpnt.anon_vma,
@@ -63,10 +63,9 @@ def mmdrop(k: "MmKernel", mm: Mm) -> None:
 def mmput(k: "MmKernel", task: Task, mm: Mm) -> Gen:
     """Drop an mm_users reference; the last one tears the address space down, in whichever
     task drops it (an exiting task, or a NUMA migrator that held a reference)."""
-    from .ksm import ksm_exit
     mm.mm_users -= 1
     if mm.mm_users == 0:
-        yield from ksm_exit(k, task, mm)
+        yield from ksm.ksm_exit(k, task, mm)
         yield from exit_mmap(k, task, mm)
         mmdrop(k, mm)
 

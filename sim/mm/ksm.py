@@ -6,6 +6,9 @@ Locks: ksm_thread_mutex (ksmd per batch, memory offlining) -> mmap_sem (read) ->
 stable_node's hlist. Trees are dicts keyed by page content (a red-black tree of memcmp order
 in the kernel); a search costs log2(nodes) memcmps. rmap_item->address flag bits (STABLE_FLAG,
 fixed only in 2018) are not modelled.
+
+ksm.c and the core mm call each other (as through include/linux/ksm.h in the kernel): the
+callers import this module object, and sim/mm/__init__.py says how the cycle resolves.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
 from . import EFAULT, SWAP_AGAIN, SWAP_FAIL
 from .events import AnonVmaAccess
+from .fork import mmdrop
+from .memory import handle_mm_fault
+from .mmap import find_vma
 from .page_alloc import get_page, get_page_unless_zero, put_page
 from .pgtable import mk_pte, pte_lockptr, pte_offset_map_lock, pte_present, set_pte_at
 from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_check_address,
@@ -41,11 +47,6 @@ def _ksm(k: "MmKernel") -> KsmState:
 
 def ksm_test_exit(mm: Mm) -> bool:
     return mm.mm_users == 0
-
-
-def _find_vma(mm: Mm, addr: int) -> Vma | None:
-    from .mmap import find_vma
-    return find_vma(mm, addr)
 
 
 def _tree_depth(n: int) -> int:
@@ -172,7 +173,7 @@ def get_mergeable_page(k: "MmKernel", task: Task, item: RmapItem) -> Gen:
     page = None
     yield from down_read(k, task, mm.mmap_sem)
     if not ksm_test_exit(mm):
-        vma = _find_vma(mm, item.address)
+        vma = find_vma(mm, item.address)
         if vma is not None and vma.anon_vma is not None:
             page = yield from follow_page(k, task, mm, item.address)
             if page is not None and not PageAnon(page):
@@ -303,7 +304,7 @@ def try_to_merge_with_ksm_page(k: "MmKernel", task: Task, item: RmapItem, page: 
     err = EFAULT
     yield from down_read(k, task, mm.mmap_sem)
     if not ksm_test_exit(mm):
-        vma = _find_vma(mm, item.address)
+        vma = find_vma(mm, item.address)
         if vma is not None:
             err = yield from try_to_merge_one_page(k, task, vma, page, kpage)
             if not err:
@@ -315,7 +316,6 @@ def try_to_merge_with_ksm_page(k: "MmKernel", task: Task, item: RmapItem, page: 
 @kfunc
 def break_ksm(k: "MmKernel", task: Task, vma: Vma, addr: int) -> Gen:
     """Write-fault until the pte no longer maps a KSM page (caller holds mmap_sem read)."""
-    from .memory import handle_mm_fault
     for _ in range(8):
         page = yield from follow_page(k, task, vma.mm, addr)
         if page is None:
@@ -334,7 +334,7 @@ def break_cow(k: "MmKernel", task: Task, item: RmapItem) -> Gen:
     item.anon_vma = None
     yield from down_read(k, task, mm.mmap_sem)
     if not ksm_test_exit(mm):
-        vma = _find_vma(mm, item.address)
+        vma = find_vma(mm, item.address)
         if vma is not None and vma.flags & VM_MERGEABLE and vma.anon_vma is not None:
             yield from break_ksm(k, task, vma, item.address)
     up_read(k, task, mm.mmap_sem)
@@ -476,7 +476,6 @@ def scan_get_next_rmap_item(k: "MmKernel", task: Task) -> Gen:
             spin_unlock(k, task, ksm.mmlist_lock)
             mm.mergeable = False
             up_read(k, task, mm.mmap_sem)
-            from .fork import mmdrop
             mmdrop(k, mm)
         else:
             ksm.cursor += 1
@@ -624,7 +623,6 @@ def __ksm_exit(k: "MmKernel", task: Task, mm: Mm) -> Gen:
     spin_unlock(k, task, ksm.mmlist_lock)
     if easy_to_free:
         mm.mergeable = False
-        from .fork import mmdrop
         mmdrop(k, mm)
     elif slot is not None:
         # synchronise with any break_cow before the page tables go

@@ -17,7 +17,7 @@ from ..objects import (AddressSpace, MigrationContext, Page, PageAnon, PageKsm, 
                        page_mapped, page_mapping)
 from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
-from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops
+from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops, ksm
 from .events import AnonVmaAccess, MigrationBegin, MigrationEnd
 from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
 from .pgtable import is_migration_entry, mk_pte, pte_offset_map_lock, set_pte_at
@@ -122,11 +122,10 @@ def migrate_page_move_mapping(k: "MmKernel", task: Task, mapping: AddressSpace |
 
 @kfunc
 def migrate_page_copy(k: "MmKernel", task: Task, newpage: Page, page: Page) -> Gen:
-    from .ksm import ksm_migrate_page
     yield from k.step(task, k.costs.page_copy, newpage)      # copy_highpage
     newpage.content = page.content
     if k.variant.ksm_migrate_page:
-        ksm_migrate_page(k, task, newpage, page)
+        ksm.ksm_migrate_page(k, task, newpage, page)
     page.mapping = None
 
 

@@ -9,6 +9,7 @@ from ..engine import kfunc
 from ..locks import down_write, spin_lock, spin_unlock, up_write
 from ..objects import VM_MERGEABLE, AddressSpace, Machine, Mm, Vma
 from ..task import Task
+from . import ksm
 from .memory import unmap_vmas
 from .rmap import anon_vma_unlink
 from .tlb import tlb_finish_mmu, tlb_gather_mmu
@@ -52,8 +53,7 @@ def mmap_region(k: "MmKernel", task: Task, mm: Mm, start: int, npages: int,
     mm.vmas.append(vma)
     mm.vmas.sort(key=lambda v: v.start)
     if flags & VM_MERGEABLE:
-        from .ksm import ksm_madvise
-        yield from ksm_madvise(k, task, mm, vma)
+        yield from ksm.ksm_madvise(k, task, mm, vma)
     up_write(k, task, mm.mmap_sem)
     return vma
 

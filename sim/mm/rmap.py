@@ -15,7 +15,7 @@ from ..objects import (AnonVmaPtr, Page, PageAnon, PageKsm, Vma, history, page_a
                        page_mapped, page_mapping)
 from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
-from . import SWAP_AGAIN, SWAP_SUCCESS, TTU_MIGRATION
+from . import SWAP_AGAIN, SWAP_SUCCESS, TTU_MIGRATION, ksm
 from .page_alloc import put_page
 from .pgtable import (make_migration_entry, pte_lockptr, pte_offset_map_lock, pte_present,
                       set_pte_at)
@@ -304,9 +304,8 @@ def try_to_unmap_file(k: "MmKernel", task: Task, page: Page, flags: int) -> Gen:
 
 @kfunc
 def try_to_unmap(k: "MmKernel", task: Task, page: Page, flags: int) -> Gen:
-    from .ksm import try_to_unmap_ksm
     if PageKsm(page):
-        ret = yield from try_to_unmap_ksm(k, task, page, flags)
+        ret = yield from ksm.try_to_unmap_ksm(k, task, page, flags)
     elif PageAnon(page):
         ret = yield from try_to_unmap_anon(k, task, page, flags)
     else:
@@ -356,13 +355,12 @@ def rmap_walk_file(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg
 @kfunc
 def rmap_walk(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
     """Needs the page locked: dispatch on the mapping's tag."""
-    from .ksm import rmap_walk_ksm
     if page.lock.owner is not task:
         k.violations.report("invariant", [task], {"what": "rmap_walk on an unlocked page",
                                                   "page": page.label},
                             key=("rmap_walk unlocked", task.tid))
     if PageKsm(page):
-        return (yield from rmap_walk_ksm(k, task, page, rmap_one, arg))
+        return (yield from ksm.rmap_walk_ksm(k, task, page, rmap_one, arg))
     if PageAnon(page):
         return (yield from rmap_walk_anon(k, task, page, rmap_one, arg))
     return (yield from rmap_walk_file(k, task, page, rmap_one, arg))
