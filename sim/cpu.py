@@ -102,7 +102,7 @@ class CpuSet:
         if task.need_resched:
             return True
         ran = self.k.now - task.slice_start
-        return ran >= self.min_gran and ran >= self.timeslice()
+        return ran >= self.timeslice()
 
     def preempt(self, task: Task) -> Generator[Event, None, None]:
         """Give the CPU to the head of the runqueue and queue behind it."""

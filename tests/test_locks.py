@@ -182,7 +182,7 @@ def test_rwsem_readers_share_and_queued_writer_blocks_new_readers():
     assert sem.cls.stat.contentions == 2 and sem.cls.rstat.contentions == 3
 
 
-def test_mutex_sleeps_and_waiter_keeps_its_place():
+def test_mutex_sleeps_and_its_waiters_get_it_in_order():
     k = make_kernel(cpus=1)
     m = k.mutex("ksm_thread_mutex", "ksm")
 
@@ -241,3 +241,25 @@ def test_rcu_grace_period_waits_for_preexisting_readers_only():
     call_rcu(k2, lambda: seen.append(k2.env.now))
     k2.run()
     assert seen == [7.0]
+
+
+def test_robbed_mutex_waiter_keeps_its_place_ahead_of_later_waiters():
+    # A releases at 10 and wakes B, which needs 3 us to run again (context switch); C, already
+    # running, takes the free mutex at 11 (steals it). D queues at 12. When C releases at 16,
+    # B (woken again) must get the mutex before D: a robbed waiter keeps its queue place.
+    k = make_kernel(cpus=4, costs__context_switch=3.0, cost_shape=1e6)
+    m = k.mutex("ksm_thread_mutex", "ksm")
+
+    def locker(hold):
+        def fn(k, t, log):
+            yield from locks.mutex_lock(k, t, m)
+            log.append((round(k.now, 1), t.name, "locked"))
+            yield from k.spend(t, hold)
+            locks.mutex_unlock(k, t, m)
+        return fn
+
+    log = run_script(k, {"A": (0, locker(10)), "B": (1, locker(1)), "C": (11, locker(5)),
+                         "D": (12, locker(1))}, delay="spend")
+    assert log == [(0, "A", "locked"), (11, "C", "locked"), (19, "B", "locked"),
+                   (23, "D", "locked")]
+    assert m.cls.stat.contentions == 2          # B (twice woken, one contention) and D

@@ -3,6 +3,7 @@
 from mmkit import lock_log, mm_kernel, new_process, next_seq, run
 
 from sim.locks import mutex_lock, mutex_unlock
+from sim.mm import EAGAIN
 from sim.mm.exit import exit_mm
 from sim.mm.fork import dup_mm
 from sim.mm.ksm import ksm_do_scan
@@ -12,6 +13,30 @@ from sim.mm.migrate import migrate_pages, new_page_any, unmap_and_move
 from sim.mm.vmscan import isolate_lru_page
 from sim.objects import MIGRATION, PRESENT, PageKsm, Pte
 from sim.scenarios.mm import HEAP_START
+
+# unmap_and_move of a mapped anon page (v2.6.33), lock by lock
+UNMAP_AND_MOVE_ANON = [
+    "trylock_page PG_locked",                  # the old page
+    "rcu_read_lock",                           # unmap_and_move: PageAnon
+    "rcu_read_lock",                           # page_lock_anon_vma
+    "spin_lock &anon_vma->lock",
+    "spin_lock &page->ptl",                    # try_to_unmap_one
+    "spin_unlock &page->ptl",
+    "spin_unlock &anon_vma->lock",             # page_unlock_anon_vma
+    "rcu_read_unlock",
+    "trylock_page PG_locked",                  # move_to_new_page: the new page
+    "spin_lock &anon_vma->lock",               # rmap_walk_anon: no RCU, no page_mapped
+    "spin_lock &page->ptl",                    # remove_migration_pte
+    "spin_unlock &page->ptl",
+    "spin_unlock &anon_vma->lock",
+    "unlock_page PG_locked",                   # newpage
+    "rcu_read_unlock",
+    "unlock_page PG_locked",                   # old page
+    "spin_lock &zone->lru_lock",               # putback_lru_page(page): freed
+    "spin_unlock &zone->lru_lock",
+    "spin_lock &zone->lru_lock",               # putback_lru_page(newpage)
+    "spin_unlock &zone->lru_lock",
+]
 
 
 def test_unmap_and_move_anon_page_lock_sequence():
@@ -27,28 +52,7 @@ def test_unmap_and_move_anon_page_lock_sequence():
 
     t, (proc, page, rc, seq) = run(k, "hotremove", body)
     assert rc == 0
-    assert lock_log(t, seq) == [
-        "trylock_page PG_locked",                  # the old page
-        "rcu_read_lock",                           # unmap_and_move: PageAnon
-        "rcu_read_lock",                           # page_lock_anon_vma
-        "spin_lock &anon_vma->lock",
-        "spin_lock &page->ptl",                    # try_to_unmap_one
-        "spin_unlock &page->ptl",
-        "spin_unlock &anon_vma->lock",             # page_unlock_anon_vma
-        "rcu_read_unlock",
-        "trylock_page PG_locked",                  # move_to_new_page: the new page
-        "spin_lock &anon_vma->lock",               # rmap_walk_anon: no RCU, no page_mapped
-        "spin_lock &page->ptl",                    # remove_migration_pte
-        "spin_unlock &page->ptl",
-        "spin_unlock &anon_vma->lock",
-        "unlock_page PG_locked",                   # newpage
-        "rcu_read_unlock",
-        "unlock_page PG_locked",                   # old page
-        "spin_lock &zone->lru_lock",               # putback_lru_page(page): freed
-        "spin_unlock &zone->lru_lock",
-        "spin_lock &zone->lru_lock",               # putback_lru_page(newpage)
-        "spin_unlock &zone->lru_lock",
-    ]
+    assert lock_log(t, seq) == UNMAP_AND_MOVE_ANON
     new = proc.mm.ptes[HEAP_START]
     assert new.kind == PRESENT and new.page is not page and new.page.mapcount == 0
     assert page.free and k.oracles["migration"].entries[page] == 0
@@ -173,12 +177,16 @@ def test_numa_migrate_pages_holds_mmap_sem_and_takes_lru_lock_under_ptl():
         return err, seq
 
     t, (err, seq) = run(k, "numad", body)
-    log = lock_log(t, seq)
     assert err == 0
-    assert log[:6] == ["down_read &mm->mmap_sem", "spin_lock &page->ptl",
-                       "spin_lock &zone->lru_lock", "spin_unlock &zone->lru_lock",
-                       "spin_lock &zone->lru_lock", "spin_unlock &zone->lru_lock"]
-    assert log[6] == "spin_unlock &page->ptl" and log[-1] == "up_read &mm->mmap_sem"
+    assert lock_log(t, seq) == [
+        "down_read &mm->mmap_sem",                  # do_migrate_pages, held throughout
+        "spin_lock &page->ptl",                     # check_pte_range
+        "spin_lock &zone->lru_lock", "spin_unlock &zone->lru_lock",   # isolate_lru_page x2
+        "spin_lock &zone->lru_lock", "spin_unlock &zone->lru_lock",
+        "spin_unlock &page->ptl",
+        *UNMAP_AND_MOVE_ANON, *UNMAP_AND_MOVE_ANON,                   # migrate_pages
+        "up_read &mm->mmap_sem",
+    ]
     assert k.counters["migrations"] == 2
 
 
@@ -243,8 +251,13 @@ def test_hotremove_migrates_a_ksm_page_with_both_rmap_walk_ksm_passes():
 
 
 def test_migrate_pages_retries_a_locked_page_and_forces_from_pass_three():
+    """Passes 0-2 only trylock (a locked page is -EAGAIN, retried); pass 3 (force) sleeps in
+    lock_page until the holder unlocks."""
     k = mm_kernel()
     from sim.locks import trylock_page, unlock_page
+    from sim.mm.events import MigrationEnd
+    rcs = []
+    k.hooks.subscribe(MigrationEnd, lambda ev: rcs.append(ev.rc))
 
     def holder(k, t, page):
         assert trylock_page(k, t, page)
@@ -259,12 +272,13 @@ def test_migrate_pages_retries_a_locked_page_and_forces_from_pass_three():
         yield from isolate_lru_page(k, t, page)
         lst = [page]
         left = yield from migrate_pages(k, t, lst, new_page_any, 0, True)
-        return left, k.env.now
+        return left, k.now
 
     t, (left, now) = run(k, "hotremove", body)
     assert left == 0 and now > 50       # waited in lock_page once force was on
-    assert "wait PG_locked" not in lock_log(t)
-    assert any(e[3] == "wait" and e[4].cls.name == "PG_locked" for e in t.ring)
+    assert rcs == [EAGAIN, EAGAIN, EAGAIN, 0]
+    waits = [e for e in t.ring if e[3] == "wait"]
+    assert [w[4].cls.name for w in waits] == ["PG_locked"]
 
 
 def test_last_refcount_drop_waits_for_anon_vma_unlink_and_frees_once():
