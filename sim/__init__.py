@@ -5,12 +5,14 @@
     r.to_dict()      # the same object `python run.py run ... --json` prints
 """
 
-from .api import resolve_params, simulate
+__version__ = "0.2.0"   # the simulator's version: results name it (pyproject reads it here)
+
+from .api import resolve_params, simulate  # noqa: E402
 from .checks import KINDS as VIOLATION_KINDS
 from .errors import InputError
 from .result import Result
 from .variants import VARIANTS
 from .workload import available as workloads
 
-__all__ = ["simulate", "resolve_params", "Result", "InputError", "VARIANTS",
+__all__ = ["__version__", "simulate", "resolve_params", "Result", "InputError", "VARIANTS",
            "VIOLATION_KINDS", "workloads"]

@@ -64,6 +64,21 @@ class KernelEnvironment(simpy.Environment):
         self.schedule(ev, priority, 0)
 
 
+class Oops(Exception):
+    """A kernel BUG() or bad pointer dereference in a task: reported as an `oops` violation
+    (with the kernel source it stands for and the stack it was raised in); the task dies
+    with what it held still held, as a task killed by an oops does.
+
+    `source` names the kernel source line that faults, e.g. "mm/migrate.c (2.6.35)
+    unmap_and_move: atomic_inc(&anon_vma->external_refcount)"."""
+
+    def __init__(self, message: str, source: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.stack: list[str] | None = None     # the kernel functions it was raised in
+
+
 class Costs:
     """Mean cost in simulated microseconds of each kernel step (params `costs.*`)."""
 
@@ -156,10 +171,25 @@ class Kernel:
         ev = self.cpus.acquire(task)
         if ev is not None:
             yield ev
-        yield from body(self, task, *args)
-        self.lockdep.task_exit(task)
+        try:
+            yield from body(self, task, *args)
+        except Oops as e:
+            self.oops(task, e)          # it dies holding its locks; lockdep stays quiet
+            self.rcu.task_dead(task)    # its CPU's next context switch is a quiescent state
+        else:
+            self.lockdep.task_exit(task)
         task.state = "dead"
         self.cpus.release(task)
+
+    def oops(self, task: Task, e: Oops) -> None:
+        """Report an oops (a task that handles one itself, e.g. by do_exit, calls this)."""
+        self.tracer.mark(task, "oops", e.message)
+        self.count("oopses")
+        self.violations.report(
+            "oops", [task], {"message": e.message, "source": e.source,
+                             "stack": e.stack or [], "held": [h.lock.cls.name
+                                                              for h in task.held]},
+            key=("oops", task.tid), mark=(task, f"oops: {e.message}"))
 
     def block(self, task: Task, ev: Event) -> Generator[Event, Any, None]:
         """Sleep until `ev` fires: the CPU goes to someone else, and is re-acquired after."""
@@ -232,6 +262,10 @@ def kfunc(fn: F) -> F:
             k.tracer.call(task, name)
             try:
                 return (yield from fn(k, task, *args, **kw))
+            except Oops as e:
+                if e.stack is None:
+                    e.stack = list(task.stack)
+                raise
             finally:
                 task.stack.pop()
                 k.tracer.ret(task, name)
@@ -243,6 +277,10 @@ def kfunc(fn: F) -> F:
         k.tracer.call(task, name)
         try:
             return fn(k, task, *args, **kw)
+        except Oops as e:
+            if e.stack is None:
+                e.stack = list(task.stack)
+            raise
         finally:
             task.stack.pop()
             k.tracer.ret(task, name)

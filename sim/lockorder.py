@@ -1,7 +1,7 @@
 """The kernel's lock ordering rule, in one place.
 
 The order is the comment at the head of mm/rmap.c in 2.6.33, with the KSM and migration
-additions derived from the code (KERNEL.md section 5). A lock may be taken while holding
+additions derived from the code (docs/kernel.md section 5). A lock may be taken while holding
 locks of a lower or equal rank, never while holding one of a higher rank. Equal rank means
 "never nested" or nested only with a lockdep subclass (down_write_nested, spin_lock_nested).
 Trylocks cannot deadlock and are exempt, as in lockdep. Classes not listed (e.g. the

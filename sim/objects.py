@@ -81,6 +81,10 @@ class SlabPage:
         self.released = False      # back in the page allocator: touching it is use-after-free
         self.released_at = -1.0
 
+    @property
+    def label(self) -> str:
+        return f"slab page {self.sid}"
+
 
 class AddressSpace:
     """struct address_space of a file: i_mmap (vmas mapping it), page cache, its locks."""

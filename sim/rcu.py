@@ -63,6 +63,16 @@ class Rcu:
         if self.pending:
             self._start()
 
+    def task_dead(self, task: Task) -> None:
+        """A task died inside a read-side section (an oops): with non-preemptible RCU its
+        CPU's next context switch is a quiescent state, so it holds no grace period up."""
+        if task.rcu_nesting:
+            task.rcu_nesting = 0
+            task.rcu_since = -1.0
+            self.readers.pop(task.tid, None)
+            if self.gp_active:
+                self._quiescent(task.tid)
+
     def call_rcu(self, cb: Callable[[], None]) -> None:
         """Run cb once a full grace period has elapsed after now."""
         self.pending.append(cb)

@@ -56,7 +56,8 @@ def windows(ws: dict[str, Any]) -> str:
         wtxt = (f"width us min {width['min']:.3f} p50 {width['p50']:.3f} mean "
                 f"{width['mean']:.3f} p99 {width['p99']:.3f} max {width['max']:.3f}"
                 if width else "no closed windows")
-        lines.append(f"  {name}: {w['count']} opened, {w['hits']} hit; {wtxt}")
+        classes = "".join(f", {n} {c}" for c, n in w.get("hit_classes", {}).items())
+        lines.append(f"  {name}: {w['count']} opened, {w['hits']} hit{classes}; {wtxt}")
         lines.append(f"    ({w['doc']})")
     return "\n".join(lines)
 

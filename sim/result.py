@@ -18,6 +18,7 @@ class Result:
     events: int
     violations: list[Violation]
     violation_counts: dict[str, int]
+    harm_counts: dict[str, int]
     lock_stat: list[dict[str, Any]]
     windows: dict[str, Any]
     contention_points: dict[str, Any] = field(default_factory=dict)
@@ -37,6 +38,8 @@ class Result:
             "events": self.events,
             "violations": [v.to_dict() for v in self.violations],
             "violation_counts": dict(sorted(self.violation_counts.items())),
+            # anon_vma reports by harm: benign, corrupting, use_after_free
+            "harm_counts": dict(sorted(self.harm_counts.items())),
             "lock_stat": self.lock_stat,
             "windows": self.windows,
             "contention_points": self.contention_points,

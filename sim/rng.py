@@ -18,7 +18,7 @@ import numpy as np
 T = TypeVar("T")
 
 BLOCK = 4096
-STREAMS = ("ties", "costs", "workload", "sched")
+STREAMS = ("ties", "costs", "workload", "sched", "kernel")   # append only: each keeps its draws
 
 
 class Stream:
@@ -78,6 +78,7 @@ class Rng:
         self.costs = self.streams["costs"]
         self.workload = self.streams["workload"]
         self.sched = self.streams["sched"]
+        self.kernel = self.streams["kernel"]        # kernel-internal chances (memcg reclaim)
 
     def tie_keys(self) -> Iterator[int]:
         """Unique keys that order simultaneous SimPy events at random rather than FIFO.

@@ -15,13 +15,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 LOCK_STAT_KEYS = (
     "class", "con-bounces", "contentions", "waittime-min", "waittime-max", "waittime-total",
     "waittime-avg", "acq-bounces", "acquisitions", "holdtime-min", "holdtime-max",
     "holdtime-total", "holdtime-avg",
 )
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval for a proportion k/n (95% for z = 1.96)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _r(x: float) -> float:
@@ -122,6 +133,16 @@ class LockStat:
         }
 
 
+class OpenWindow:
+    __slots__ = ("t0", "obj", "hit", "classes")
+
+    def __init__(self, t0: float, obj: Any) -> None:
+        self.t0 = t0
+        self.obj = obj
+        self.hit = False
+        self.classes: set[str] = set()    # what else happened to a hit window (oracle words)
+
+
 @dataclass
 class Window:
     """One kind of race window: an interval in which a hazard can strike (see windows docs)."""
@@ -132,11 +153,13 @@ class Window:
     hits: int = 0
     widths: list[float] = field(default_factory=list)
     hit_widths: list[float] = field(default_factory=list)
-    open: dict[Any, list[Any]] = field(default_factory=dict)    # key -> [t0, hit, obj]
+    hit_classes: dict[str, int] = field(default_factory=dict)
+    open: dict[Any, OpenWindow] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"count": self.count, "closed": len(self.widths),
-                               "hits": self.hits, "doc": self.doc}
+                               "hits": self.hits, "doc": self.doc,
+                               "hit_classes": dict(sorted(self.hit_classes.items()))}
         if self.widths:
             out["width_us"] = _dist(self.widths)
         if self.hit_widths:
@@ -160,7 +183,9 @@ class Windows:
 
     A window is *hit* when the hazard it guards against happens while it is open (e.g. the
     anon_vma is freed between the migration's last proof that it is live and rmap_walk_anon
-    locking it). Keys identify the actor (one open window per actor and kind).
+    locking it); an oracle may add classes to a hit (e.g. how unprotected it was). Hits and
+    classes count when the window closes. Keys identify the actor (one open window per actor
+    and kind).
     """
 
     def __init__(self) -> None:
@@ -174,29 +199,29 @@ class Windows:
         if w is None:
             return
         w.count += 1
-        w.open[key] = [now, False, obj]
+        w.open[key] = OpenWindow(now, obj)
 
-    def hit_where(self, name: str, pred: Callable[[Any], bool]) -> None:
+    def opened(self, name: str) -> dict[Any, OpenWindow]:
+        """The windows of this kind open now, by key (to mark hits)."""
         w = self.kinds.get(name)
-        if w is None:
-            return
-        for entry in w.open.values():
-            if not entry[1] and pred(entry[2]):
-                entry[1] = True
+        return w.open if w is not None else {}
 
-    def close(self, name: str, key: Any, now: float) -> float | None:
+    def close(self, name: str, key: Any, now: float, classes: tuple[str, ...] = ()
+              ) -> float | None:
         w = self.kinds.get(name)
         if w is None:
             return None
-        entry = w.open.pop(key, None)
-        if entry is None:
+        ow = w.open.pop(key, None)
+        if ow is None:
             return None
-        t, hit, _ = entry
-        w.widths.append(now - t)
-        if hit:
+        width = now - ow.t0
+        w.widths.append(width)
+        if ow.hit:
             w.hits += 1
-            w.hit_widths.append(now - t)
-        return now - t
+            w.hit_widths.append(width)
+            for c in ow.classes.union(classes):
+                w.hit_classes[c] = w.hit_classes.get(c, 0) + 1
+        return width
 
     def discard(self, name: str, key: Any) -> None:
         """Forget an open window that ended without reaching its use (not a width sample)."""

@@ -138,12 +138,15 @@ class Tracer:
     # --- interleaving diagram ----------------------------------------------------------------
     def diagram(self, actors: list[Task], since: float | None = None,
                 mark: tuple[Task, str] | None = None, width: int = 50,
-                max_rows: int = 80) -> str:
+                max_rows: int = 80, verdict: str = "BUG",
+                extra: dict[str, list[tuple[float, str]]] | None = None) -> str:
         """The actors' recent steps side by side, one column each, in time order.
 
-        The way kernel commit messages draw races. `mark` adds a final, flagged step.
+        The way kernel commit messages draw races. `mark` adds a final step, flagged
+        "<== {verdict}"; `extra` adds columns of (time, text) that are no task's steps (e.g.
+        an RCU callback).
         """
-        rows: list[tuple[int, float, int, str]] = []
+        rows: list[tuple[float, float, int, str]] = []
         for col, t in enumerate(actors):
             ring = list(t.ring)
             if since is not None:
@@ -161,25 +164,38 @@ class Tracer:
                 ring = ring[-16:]
             for seq, ts, depth, op, obj in ring:
                 rows.append((seq, ts, col, " " * depth + entry_text(op, obj)))
+        names = [t.name for t in actors] + list(extra or ())
+        stamped = sorted((r[1], r[0]) for r in rows if r[1] >= 0)
+        for col, events in enumerate((extra or {}).values(), len(actors)):
+            for ts, text in events:
+                if since is not None and ts < since:
+                    continue
+                # after every ring entry at or before ts (ring seqs grow with time)
+                prior = [seq for t, seq in stamped if t <= ts]
+                rows.append(((max(prior) if prior else -1) + 0.5, ts, col, text))
         rows.sort()
         if mark is not None and mark[0] in actors:
             rows.append((1 << 62, self.k.now, actors.index(mark[0]),
-                         " " * len(mark[0].stack) + mark[1] + "   <== BUG"))
+                         " " * len(mark[0].stack) + mark[1] + f"   <== {verdict}"))
         if len(rows) > max_rows:
             head = max_rows // 3
             rows = rows[:head] + [(-1, -1.0, -1, "")] + rows[-(max_rows - head - 1):]
         w = width
-        header = f"{'time_us':>12} | " + " | ".join(f"{t.name[:w]:<{w}}" for t in actors)
+        header = f"{'time_us':>12} | " + " | ".join(f"{n[:w]:<{w}}" for n in names)
         lines = [header, "-" * len(header)]
         for _, ts, col, text in rows:
             if col < 0:
-                lines.append(f"{'...':>12} | " + " | ".join(f"{'...':<{w}}" for _ in actors))
+                lines.append(f"{'...':>12} | " + " | ".join(f"{'...':<{w}}" for _ in names))
                 continue
-            cells = [" " * w] * len(actors)
-            txt = text if len(text) <= w or text.endswith("<== BUG") else text[: w - 1] + "~"
+            cells = [" " * w] * len(names)
+            flagged = "   <== " in text
+            txt = text if len(text) <= w or flagged else text[: w - 1] + "~"
             cells[col] = f"{txt:<{w}}"
             stamp = f"{ts:12.3f}" if ts >= 0 else f"{'(earlier)':>12}"
-            lines.append(f"{stamp} | " + " | ".join(cells))
+            line = f"{stamp} | " + " | ".join(cells)
+            if flagged:             # a long flagged step runs over: no empty columns after it
+                line = f"{stamp} | " + " | ".join(cells[:col + 1])
+            lines.append(line)
         return "\n".join(line.rstrip() for line in lines)
 
 

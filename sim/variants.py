@@ -1,7 +1,7 @@
 """Kernel variants: the kernel as merged in 2.6.33, the states around it, and the later fix.
 
 A variant is data: each field names one behaviour that differs, read at exactly one place in
-the mm model. Names are contract (DESIGN.md).
+the mm model. Names are contract: scripts and sweeps rely on them.
 """
 
 from __future__ import annotations
@@ -32,8 +32,14 @@ class Variant:
     rmap_walk_anon_page_lock_anon_vma: bool = False
     # migrate.c unmap_and_move: how the anon_vma is kept usable until remove_migration_ptes:
     # "rcu" (2.6.33: rcu_read_lock only), "none" (no rcu_read_lock at all), "refcount"
-    # (2.6.35: skip unmapped anon pages, and hold anon_vma->external_refcount).
+    # (2.6.35 as merged: rcu_read_lock; skip unmapped anon pages; page_mapped(), then
+    # atomic_inc(&page_anon_vma(page)->external_refcount)), "lock_get" (Hugh Dickins' 2011
+    # repair, 1ce82b69e96c: page_lock_anon_vma + get_anon_vma, no rcu_read_lock).
     migrate_anon_vma_pin: str = "rcu"
+    # rmap.c page_lock_anon_vma re-checks page_mapped() once it holds the lock and fails if
+    # the page was unmapped meanwhile (2.6.36, f18194275c3 "mm: fix hang on
+    # anon_vma->root->lock"); 2.6.33 returns the locked anon_vma without re-checking.
+    page_lock_anon_vma_recheck: bool = False
 
     def describe(self) -> dict[str, Any]:
         out = {"name": self.name, "doc": self.doc, "surfaces": self.surfaces}
@@ -51,11 +57,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "hot-remove (62b61f611eb)",
             "anon_vma_stale under hot-remove + exit; nothing under NUMA migration"),
     Variant("ksm-lru-no-walk",
-            "KSM pages on the LRU and migratable by any path (\"ksm: let shared pages be "
-            "swappable\"), but remove_migration_ptes still split anon/file: the state "
-            "e9995ef978a fixes",
-            "migration_pte_leak on KSM pages",
-            ksm_migration_hotremove_only=False, remove_migration_ptes="anon_or_file"),
+            "the state before e9995ef978a: KSM pages on the LRU and migratable by any path "
+            "(\"ksm: let shared pages be swappable\"), remove_migration_ptes still split "
+            "anon/file, and no ksm_migrate_page (added by the same commit)",
+            "migration_pte_leak and stale_stable_node on KSM pages",
+            ksm_migration_hotremove_only=False, remove_migration_ptes="anon_or_file",
+            ksm_migrate_page=False),
     Variant("no-new-forks-pass",
             "rmap_walk_ksm without its search_new_forks pass: children forked after the merge "
             "have the KSM pte but no rmap_item",
@@ -76,11 +83,30 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "anon_vma_use_after_free",
             migrate_anon_vma_pin="none"),
     Variant("anon-vma-refcount",
-            "the 2.6.35 fix (3f6c82728f4, 7f60c214fd3, 67b9509b2c6): unmap_and_move skips "
-            "unmapped anon pages and holds anon_vma->external_refcount until the ptes are "
-            "restored; anon_vma_unlink will not free it meanwhile",
-            "nothing",
+            "2.6.35's unmap_and_move on 2.6.33's anon_vma (3f6c82728f4, 7f60c214fd3, "
+            "67b9509b2c6): rcu_read_lock, skip unmapped anon pages, else page_mapped() and "
+            "then atomic_inc(&page_anon_vma(page)->external_refcount), with a window between "
+            "the two; the reference keeps anon_vma_unlink from freeing it until the ptes are "
+            "restored",
+            "anon_vma_stale (corrupting: the refcount of a freed anon_vma) when the owner "
+            "frees it between page_mapped() and atomic_inc; an oops (NULL page_anon_vma) on a "
+            "mapped KSM page under hot-remove",
             migrate_anon_vma_pin="refcount"),
+    Variant("anon-vma-lock-get",
+            "the 2011 unmap_and_move on 2.6.33's anon_vma: Hugh Dickins' repair (1ce82b69e96c, "
+            "\"mm: fix migration hangs on anon_vma lock\", stable 2.6.36.4): page_lock_anon_vma "
+            "+ get_anon_vma, no rcu_read_lock, unmapped anon pages (and KSM pages) skipped; "
+            "with 2.6.36's page_lock_anon_vma, which re-checks page_mapped() under the lock "
+            "(f18194275c3)",
+            "nothing",
+            migrate_anon_vma_pin="lock_get", page_lock_anon_vma_recheck=True),
+    Variant("anon-vma-lock-get-no-recheck",
+            "the 2011 repair (anon-vma-lock-get) on 2.6.33's page_lock_anon_vma, which does "
+            "not re-check page_mapped() once it holds the lock: why f18194275c3 matters",
+            "anon_vma_stale (corrupting) when the owner frees the anon_vma between "
+            "page_lock_anon_vma's page_mapped() test and its spin_lock: get_anon_vma pins a "
+            "freed object",
+            migrate_anon_vma_pin="lock_get"),
 )}
 
 

@@ -16,11 +16,12 @@ LOCK_OPS = {"spin_lock", "spin_unlock", "spin_trylock", "lock_page", "trylock_pa
             "down_write", "up_write", "mutex_lock", "mutex_unlock", "wait_on_page_locked"}
 
 
-def mm_kernel(seed: int = 0, variant: str = "v2.6.33", **over: Any) -> MmKernel:
+def mm_kernel(seed: int = 0, variant: str = "v2.6.33", strategy: Any = None,
+              **over: Any) -> MmKernel:
     import sim.variants as variants
     p = resolve(SCENARIOS["mm"].schema(), [("", {k.replace("__", "."): v
                                                  for k, v in over.items()})], "test")
-    k = MmKernel(p, seed=seed, variant=variants.get(variant))
+    k = MmKernel(p, seed=seed, variant=variants.get(variant), strategy=strategy)
     counter = [1_000_000]
 
     def content(mm=None, vpn=0):

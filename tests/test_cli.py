@@ -114,7 +114,8 @@ def test_list(root):
     assert "lock-calibration" in [w["name"] for w in d["workloads"]]
     assert [v["name"] for v in d["variants"]] == [
         "v2.6.33", "ksm-lru-no-walk", "no-new-forks-pass", "no-ksm-migrate-page",
-        "walk-with-page-lock-anon-vma", "no-rcu", "anon-vma-refcount"]
+        "walk-with-page-lock-anon-vma", "no-rcu", "anon-vma-refcount", "anon-vma-lock-get",
+        "anon-vma-lock-get-no-recheck"]
     assert {"anon_vma_stale", "anon_vma_use_after_free", "migration_pte_leak",
             "stale_stable_node", "lock_order_inversion", "deadlock",
             "invariant"} <= {k["name"] for k in d["violation_kinds"]}

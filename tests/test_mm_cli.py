@@ -7,23 +7,27 @@ from test_cli import CONTRACT_KEYS, cli
 
 from sim.stats import LOCK_STAT_KEYS
 
-DEMO_SEED = "17"     # README's race demo (make demo) uses this seed
+DEMO_SEED = "179"    # README's race demo (make demo) uses this seed
 
 
-def test_demo_seed_hits_hughs_race_with_a_readable_report(root):
+def test_demo_seed_shows_the_slab_destroyed_before_the_walk(root):
+    """The commit's hazard end to end: the anon_vma freed before unmap_and_move's
+    rcu_read_lock, its slab page released after a grace period, rmap_walk_anon locking it."""
     p = cli(root, "run", "hotremove-exit", "--seed", DEMO_SEED)
     assert p.returncode == 0, p.stderr
     out = p.stdout
-    assert "VIOLATION anon_vma_stale" in out
-    assert "race: freed inside the accessor's RCU read-side section" in out
-    # the interleaving diagram: hot-remove in one column, the exiting task in another
+    assert "violations: anon_vma_use_after_free x1" in out
+    assert "race: freed before the accessor's RCU read-side section began" in out
+    assert "slab_released: True" in out and "rcu_protected: False" in out
+    # the interleaving diagram: hot-remove, the exiting task, and the RCU callback
     header = next(line for line in out.splitlines() if line.strip().startswith("time_us |"))
     assert "hotremove" in header and re.search(r"\| proc\d+\.\d+", header)
-    for step in ("unmap_and_move", "try_to_unmap", "set migration entry", "exit_mmap",
-                 "zap migration entry", "anon_vma_unlink", "anon_vma_free",
-                 "rmap_walk_anon", "<== BUG"):
-        assert step in out, step
-    assert out.index("anon_vma_free(anon_vma#") < out.index("<== BUG")
+    assert header.rstrip().endswith("| rcu")
+    steps = ("trylock_page", "preempted", "exit_mmap", "anon_vma_unlink", "anon_vma_free",
+             "call_rcu(rcu_free_slab)", "rcu_free_slab: slab page", "runs again",
+             "rcu_read_lock", "move_to_new_page", "rmap_walk_anon", "<== BUG")
+    at = [out.index(step) for step in steps]
+    assert at == sorted(at), steps
     assert "lock_stat version" in out and "&anon_vma->lock:" in out
 
 
@@ -33,7 +37,9 @@ def test_mm_run_json_contract_and_trace(root, tmp_path):
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert CONTRACT_KEYS <= set(d)
-    assert d["violation_counts"]["anon_vma_stale"] >= 1
+    assert d["violation_counts"] == {"anon_vma_use_after_free": 1}
+    assert d["harm_counts"] == {"use_after_free": 1}
+    assert d["violations"][0]["harm"] == "use_after_free"
     for v in d["violations"]:
         assert {"kind", "time_us", "actors", "detail"} <= set(v)
     assert all(tuple(r) == LOCK_STAT_KEYS for r in d["lock_stat"])
@@ -41,7 +47,8 @@ def test_mm_run_json_contract_and_trace(root, tmp_path):
     assert {"&anon_vma->lock", "&page->ptl", "PG_locked", "&mm->mmap_sem-R",
             "&mm->mmap_sem-W", "&zone->lru_lock", "ksm_thread_mutex"} <= classes
     w = d["windows"]["migration_anon_vma"]
-    assert w["count"] > 0 and w["hits"] >= 1 and w["width_us"]["p50"] > 0
+    assert w["count"] > 0 and w["hits"] == 1 and w["width_us"]["p50"] > 0
+    assert w["hit_classes"] == {"freed_outside_rcu": 1, "slab_released": 1}
     t = json.loads(trace.read_text())
     evs = t["traceEvents"]
     actors = {e["args"]["name"] for e in evs if e["ph"] == "M" and e["name"] == "process_name"}

@@ -5,6 +5,7 @@ from mmkit import lock_log, mm_kernel, new_process, next_seq, run
 from sim.locks import mutex_lock, mutex_unlock
 from sim.mm import EAGAIN
 from sim.mm.exit import exit_mm
+from sim.mm.fault import do_page_fault
 from sim.mm.fork import dup_mm
 from sim.mm.ksm import ksm_do_scan
 from sim.mm.memory_hotplug import do_migrate_range
@@ -75,17 +76,26 @@ def test_unmap_and_move_variants_change_exactly_their_step():
         return lock_log(t, seq), k
 
     base, _ = log_for("v2.6.33")
-    norcu, _ = log_for("no-rcu")
-    assert norcu == [x for i, x in enumerate(base) if i not in (1, 14)]   # outer RCU gone
+    assert base == UNMAP_AND_MOVE_ANON
+    walk = slice(9, 13)                      # rmap_walk_anon: anon_vma lock, pte lock
+    assert base[walk] == ["spin_lock &anon_vma->lock", "spin_lock &page->ptl",
+                          "spin_unlock &page->ptl", "spin_unlock &anon_vma->lock"]
+    norcu, _ = log_for("no-rcu")              # no outer rcu_read_lock / rcu_read_unlock
+    assert norcu == base[:1] + base[2:14] + base[15:]
     pla, k = log_for("walk-with-page-lock-anon-vma")
-    # rmap_walk_anon through page_lock_anon_vma: rcu_read_lock, then page_mapped fails
-    assert pla[9:11] == ["rcu_read_lock", "rcu_read_unlock"]
+    # rmap_walk_anon through page_lock_anon_vma: rcu_read_lock, then page_mapped() fails
+    assert pla == base[:9] + ["rcu_read_lock", "rcu_read_unlock"] + base[13:]
     assert "migration_pte_leak" in k.violations.counts
-    ref, k = log_for("anon-vma-refcount")
-    assert ref[:len(base) - 6] == base[:-6]
-    assert ref[-8:-4] == ["spin_lock &anon_vma->lock", "spin_unlock &anon_vma->lock",  # drop
-                          "rcu_read_unlock", "unlock_page PG_locked"]
+    get = ["rcu_read_lock", "spin_lock &anon_vma->lock",          # page_lock_anon_vma
+           "spin_unlock &anon_vma->lock", "rcu_read_unlock"]      # get_anon_vma, unlock
+    drop = ["spin_lock &anon_vma->lock", "spin_unlock &anon_vma->lock"]  # last reference
+    ref, k = log_for("anon-vma-refcount")     # 2.6.35: rcu_read_lock kept; the drop
+    assert ref == base[:14] + drop + base[14:]
     assert k.violations.counts == {}
+    for variant in ("anon-vma-lock-get", "anon-vma-lock-get-no-recheck"):
+        lg, k = log_for(variant)              # the 2011 repair: no outer RCU
+        assert lg == base[:1] + get + base[2:14] + drop + base[15:], variant
+        assert k.violations.counts == {}
 
 
 def test_exit_mmap_zaps_then_unlinks_and_frees_the_anon_vma():
@@ -100,7 +110,8 @@ def test_exit_mmap_zaps_then_unlinks_and_frees_the_anon_vma():
 
     t, (av, seq) = run(k, "X", body)
     assert lock_log(t, seq) == (
-        ["spin_lock &page->ptl", "spin_unlock &page->ptl"] * 2      # two zap blocks (8 + 2)
+        ["down_read &mm->mmap_sem", "up_read &mm->mmap_sem"]        # exit_mm: task->mm = NULL
+        + ["spin_lock &page->ptl", "spin_unlock &page->ptl"] * 2    # two zap blocks (8 + 2)
         + ["spin_lock &anon_vma->lock", "spin_unlock &anon_vma->lock"])   # anon_vma_unlink
     assert not av.valid() and av.av.history[-1]["event"] == "free"
     assert all(not pg.lru or pg.free for pg in k.machine.pages if pg.count == 0)
@@ -306,3 +317,85 @@ def test_last_refcount_drop_waits_for_anon_vma_unlink_and_frees_once():
     frees = [h for h in av.history if h["event"] == "free"]
     assert [f["by"] for f in frees] == ["hotremove"]
     assert av.lock.cls.stat.contentions == 1 and k.violations.counts == {}
+
+
+def test_fork_copies_no_ptes_of_a_vma_without_an_anon_vma():
+    """copy_page_range returns early for a vma with no anon_vma (a page fault will fill the
+    ptes): the child of a process that mapped private file pages has none of them mapped."""
+    from sim.mm.mmap import mmap_region
+    from sim.scenarios.mm import FILE_START
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "parent", 2)
+        libc = k.machine.files[0]
+        filevma = yield from mmap_region(k, t, proc.mm, FILE_START, 4, file=libc, pgoff=0)
+        for i in range(4):
+            yield from do_page_fault(k, t, proc.mm, FILE_START + i, False)
+        child = yield from dup_mm(k, t, proc.mm, "child", None)
+        return proc, filevma, child
+
+    _, (proc, filevma, child) = run(k, "parent", body)
+    assert filevma.anon_vma is None and len(proc.mm.ptes) == 6
+    assert sorted(child.ptes) == [HEAP_START, HEAP_START + 1]      # the anon heap only
+    assert all(proc.mm.ptes[FILE_START + i].page.mapcount == 0 for i in range(4))
+    childvma = next(v for v in child.vmas if v.start == FILE_START)
+    assert childvma in k.machine.files[0].i_mmap                   # the vma itself is copied
+
+
+def test_page_check_address_peeks_before_taking_the_pte_lock():
+    """Without sync, a pte that is not present is given up on before the lock (try_to_unmap
+    and KSM's write_protect_page); with sync the lock is taken first."""
+    from sim.mm.rmap import page_check_address
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "P", 1)
+        page = proc.mm.ptes[HEAP_START].page
+        seq = next_seq(k)
+        a = yield from page_check_address(k, t, page, proc.mm, HEAP_START + 7)
+        mid = next_seq(k)
+        b = yield from page_check_address(k, t, page, proc.mm, HEAP_START + 7, sync=True)
+        return a, b, seq, mid
+
+    t, (a, b, seq, mid) = run(k, "P", body)
+    assert a is False and b is False
+    assert lock_log(t, seq) == ["spin_lock &page->ptl", "spin_unlock &page->ptl"]
+    assert lock_log(t, mid) == lock_log(t, seq)             # only the sync call locked
+
+
+def test_2635_refcount_oopses_on_a_mapped_ksm_page_under_hotremove():
+    """2.6.35's unmap_and_move takes page_anon_vma(page), NULL for a KSM page, and
+    atomic_incs its external_refcount: hot-remove (offlining, so KSM pages pass the PageKsm
+    test) oopses, and dies holding the page lock and ksm_thread_mutex."""
+    k = mm_kernel(variant="anon-vma-refcount")
+
+    def body(k, t):
+        p1, p2 = yield from _merged_pair(k, t)
+        kpage = p1.mm.ptes[HEAP_START].page
+        yield from mutex_lock(k, t, k.machine.ksm.thread_mutex)  # MEM_GOING_OFFLINE
+        blk = k.machine.blocks[kpage.block]
+        blk.state = "isolated"
+        yield from do_migrate_range(k, t, kpage.pfn, blk)
+        mutex_unlock(k, t, k.machine.ksm.thread_mutex)
+        return "returned"
+
+    box = {}
+
+    def main(k, t):
+        box["value"] = yield from body(k, t)
+
+    t = k.spawn("hotremove", main)
+    k.run(until=10_000_000)
+    assert "value" not in box and t.state == "dead"
+    (v,) = k.violations.of("oops")
+    assert v.actors == ["hotremove"]
+    assert v.detail["source"].startswith("mm/migrate.c (2.6.35) unmap_and_move")
+    assert v.detail["stack"][-2:] == ["migrate_pages", "unmap_and_move"]
+    assert v.detail["held"] == ["ksm_thread_mutex", "PG_locked"]
+    assert "lock_misuse" not in k.violations.counts       # the oops is the report
+    # v2.6.33 migrates the same page through rmap_walk_ksm
+    k2 = mm_kernel()
+    t2 = k2.spawn("hotremove", lambda k, t: body(k, t))
+    k2.run(until=10_000_000)
+    assert k2.violations.counts == {} and k2.counters["migrations"] == 1

@@ -5,6 +5,7 @@ from mmkit import mm_kernel, new_process, run
 from sim.checks.invariants import check_invariants
 from sim.checks.migration import check_stable_node
 from sim.mm.events import AnonVmaAccess
+from sim.mm.mmap import mm_alloc
 from sim.mm.pgtable import make_migration_entry, set_pte_at
 from sim.mm.rmap import anon_vma_alloc, anon_vma_free
 from sim.objects import StableNode
@@ -16,10 +17,10 @@ def _task(k, name="t"):
     return k.spawn(name, lambda k, t: iter(()))
 
 
-def check_anon_vma(k, task, ptr, access, via):
+def check_anon_vma(k, task, ptr, access, via, writes="lock word", **kw):
     """Emit one access through ptr; True if no report followed."""
     before = sum(k.violations.counts.values())
-    k.hooks.emit(AnonVmaAccess(task, ptr, access, via, None, "lock word"))
+    k.hooks.emit(AnonVmaAccess(task, ptr, access, via, None, writes, **kw))
     return sum(k.violations.counts.values()) == before
 
 
@@ -39,6 +40,8 @@ def test_anon_vma_checks_live_freed_reused_and_released():
     assert v.detail["reused"] is False and v.detail["rcu_protected"] is True
     assert v.detail["race"] == "freed inside the accessor's RCU read-side section"
     assert v.actors == ["walker", "freer"] and v.history[-1]["event"] == "free"
+    assert v.harm == "benign" and v.detail["written"] == "lock word"
+    assert "<== stale (typed by SLAB_DESTROY_BY_RCU" in v.diagram and "BUG" not in v.diagram
     rcu_read_unlock(k, walker)
     # reused at once by another process (same CPU, LIFO freelist), still typed memory
     again = anon_vma_alloc(k, reuser, "Y")
@@ -61,7 +64,50 @@ def test_anon_vma_checks_live_freed_reused_and_released():
     k.run()
     assert not check_anon_vma(k, walker3, again, "spin_unlock", "test")
     assert k.violations.counts["anon_vma_use_after_free"] == 1
-    assert k.violations.of("anon_vma_use_after_free")[0].detail["slab_released"] is True
+    v = k.violations.of("anon_vma_use_after_free")[0]
+    assert v.detail["slab_released"] is True and v.harm == "use_after_free"
+    assert v.diagram.rstrip().endswith("<== BUG")
+    assert k.violations.harm_counts == {"benign": 2, "use_after_free": 1}
+
+
+def test_anon_vma_harm_classes_on_hand_built_states():
+    """benign: only the lock word of freed, typed memory; corrupting: a refcount, the slab
+    freelist or a pte written through it; a speculative (validating) access is no report;
+    a live pointer none at all."""
+    k = mm_kernel(anon_vma_per_slab=4)
+    walker, freer = _task(k, "walker"), _task(k, "freer")
+    k.run()
+    for t in (walker, freer):
+        t.cpu = 0
+    live = anon_vma_alloc(k, freer, "L")
+    for writes in ("lock word", "external_refcount", "slab freelist", None):
+        assert check_anon_vma(k, walker, live, "access", "test", writes)
+    ptr = anon_vma_alloc(k, freer, "X")
+    anon_vma_free(k, freer, ptr)
+    assert check_anon_vma(k, walker, ptr, "spin_lock", "page_lock_anon_vma", speculative=True)
+    assert k.violations.counts == {}
+    assert not check_anon_vma(k, walker, ptr, "spin_lock", "test")
+    assert not check_anon_vma(k, walker, ptr, "atomic_inc(external_refcount)", "test",
+                              "external_refcount")
+    anon_vma_free(k, walker, ptr)                  # a second free: the slab freelist
+    harms = [(v.harm, v.detail["written"]) for v in k.violations.of("anon_vma_stale")]
+    assert harms == [("benign", "lock word"), ("corrupting", "external_refcount"),
+                     ("corrupting", "slab freelist")]
+    assert not ptr.av.live and ptr.av.slab.freelist.count(ptr.av) == 1   # not freed twice
+    assert k.violations.of("anon_vma_stale")[1].diagram.rstrip().endswith("<== BUG")
+    # a pte written while the stale anon_vma's lock is held was found through it
+    mm = mm_alloc(k, "Y", None)
+    page = k.machine.pages[5]
+    k.hooks.emit(AnonVmaAccess(walker, ptr, "spin_lock", "rmap_walk_anon", None, "lock word",
+                               True))
+    set_pte_at(k, walker, mm, HEAP_START, make_migration_entry(page, True, 1))
+    k.hooks.emit(AnonVmaAccess(walker, ptr, "spin_unlock", "rmap_walk_anon", None,
+                               "lock word"))
+    set_pte_at(k, walker, mm, HEAP_START + 1, make_migration_entry(page, True, 1))
+    pte_reports = [v for v in k.violations.of("anon_vma_stale")
+                   if v.detail["access"] == "set_pte_at"]
+    assert [(v.harm, v.detail["written"]) for v in pte_reports] == [
+        ("corrupting", f"pte Y:{HEAP_START}")]
 
 
 def test_slab_page_is_not_released_while_an_rcu_reader_that_saw_it_runs():

@@ -16,7 +16,7 @@ from ..task import Task
 if TYPE_CHECKING:
     from ..engine import Kernel
 
-# Names are contract (DESIGN.md); extend, never rename.
+# Names are contract (scripts and sweeps rely on them); extend, never rename.
 KINDS: dict[str, str] = {
     "anon_vma_stale": "a walk locked an anon_vma that was freed (maybe reused by another "
                       "process) while RCU kept its memory typed; field `reused`",
@@ -33,6 +33,8 @@ KINDS: dict[str, str] = {
                  "page, anon_vma list vs vma->anon_vma)",
     "lock_misuse": "lockdep-style misuse: bad unlock balance, recursive locking, sleeping "
                    "while atomic, exiting with locks held",
+    "oops": "a kernel BUG() or bad pointer dereference (field `source`: the kernel line): "
+            "the task dies, and what it held stays held",
 }
 
 
@@ -44,12 +46,15 @@ class Violation:
     detail: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     diagram: str | None = None
+    harm: str | None = None          # anon_vma accesses: benign, corrupting, use_after_free
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "kind": self.kind, "time_us": round(self.time_us, 3), "actors": self.actors,
             "detail": self.detail,
         }
+        if self.harm is not None:
+            d["harm"] = self.harm
         if self.history:
             d["history"] = self.history
         if self.diagram is not None:
@@ -66,15 +71,20 @@ class ViolationLog:
         self.stop_on = frozenset(stop_on)
         self.records: list[Violation] = []
         self.counts: dict[str, int] = {}
+        self.harm_counts: dict[str, int] = {}
         self._seen: set[Hashable] = set()
 
     def report(self, kind: str, actors: Sequence[Task], detail: dict[str, Any],
                history: Sequence[dict[str, Any]] = (), key: Hashable | None = None,
-               since: float | None = None, mark: tuple[Task, str] | None = None) -> bool:
+               since: float | None = None, mark: tuple[Task, str] | None = None,
+               harm: str | None = None, verdict: str = "BUG",
+               extra: dict[str, list[tuple[float, str]]] | None = None) -> bool:
         """Record a violation. `key` de-duplicates (same key = same bug, counted once).
 
         `since` starts the interleaving diagram at that time (default: recent steps only);
-        `mark` names the actor and step to flag as the fatal one. Returns True if new.
+        `mark` names the actor and step to flag, `verdict` what the flag says ("<== BUG").
+        `harm` (anon_vma accesses) is counted in harm_counts; `extra` adds diagram columns
+        of (time, text) that are no task's steps. Returns True if new.
         """
         assert kind in KINDS, kind
         if key is not None:
@@ -83,10 +93,13 @@ class ViolationLog:
             self._seen.add((kind, key))
         n = self.counts.get(kind, 0)
         self.counts[kind] = n + 1
+        if harm is not None:
+            self.harm_counts[harm] = self.harm_counts.get(harm, 0) + 1
         if n < self.keep:
-            diagram = self.k.tracer.diagram(list(actors), since, mark) if actors else None
+            diagram = (self.k.tracer.diagram(list(actors), since, mark, verdict=verdict,
+                                             extra=extra) if actors else None)
             self.records.append(Violation(kind, self.k.now, [t.name for t in actors],
-                                          detail, list(history), diagram))
+                                          detail, list(history), diagram, harm))
         if kind in self.stop_on:
             self.k.stop = True
         return True

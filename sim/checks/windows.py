@@ -6,6 +6,11 @@ until remove_migration_ptes' walk locks it (rmap_walk_anon, or before this commi
 remove_anon_migration_ptes). The window closes when that walk has the lock; it is *hit* if
 the anon_vma was freed while it was open. A migration that ends without the walk (the page
 was not migrated, or another path restored it) is discarded, not a width sample.
+
+Hit classes: `freed_outside_rcu`, the anon_vma was freed while the migrating task was in no
+RCU read-side section (in 2.6.33: before unmap_and_move's rcu_read_lock, Mel Gorman's case;
+nothing keeps its slab page from being destroyed); `slab_released`, by the time the walk
+locked it, its slab page had gone back to the page allocator (the bug the commit warns of).
 """
 
 from __future__ import annotations
@@ -41,11 +46,17 @@ class MigrationWindows:
 
     def on_freed(self, ev: AnonVmaFreed) -> None:
         av, gen = ev.ptr.av, ev.ptr.gen
-        self.w.hit_where(NAME, lambda p: p is not None and p.av is av and p.gen == gen)
+        for tid, ow in self.w.opened(NAME).items():
+            p = ow.obj
+            if p is not None and p.av is av and p.gen == gen and not ow.hit:
+                ow.hit = True
+                if not self.k.tasks[tid].rcu_nesting:
+                    ow.classes.add("freed_outside_rcu")
 
     def on_access(self, ev: AnonVmaAccess) -> None:
         if ev.held and ev.via in WALKS:
-            self.w.close(NAME, ev.task.tid, self.k.now)
+            released = ev.ptr.av.slab.released
+            self.w.close(NAME, ev.task.tid, self.k.now, ("slab_released",) if released else ())
 
     def on_end(self, ev: MigrationEnd) -> None:
         self.w.discard(NAME, ev.task.tid)

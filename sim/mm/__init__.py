@@ -14,8 +14,7 @@ EBUSY = -16
 TTU_MIGRATION = 1
 
 
-class Oops(Exception):
-    """A kernel BUG() hit by a task: the task dies (do_exit from the oops path)."""
+from ..engine import Oops  # noqa: E402,F401  (re-exported: the mm paths raise it)
 
 
 # mm/ksm.c and the core mm call each other, as in the kernel, which breaks the cycle with

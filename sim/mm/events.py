@@ -2,7 +2,8 @@
 
 - AnonVmaAccess: an access to an anon_vma through a pointer that may be stale: its lock
   word, a refcount, its list, its freeing. `writes` names what the access writes through the
-  pointer (None for a read); `held` is True once a spin_lock has been granted.
+  pointer (None for a read); `held` is True once a spin_lock has been granted;
+  `speculative` marks an access made only to validate the pointer.
 - AnonVmaFreed: an anon_vma's current allocation ends (anon_vma_free of a live pointer).
 - MigrationBegin / MigrationEnd: unmap_and_move starts with a page, and is over with it
   (the old page unlocked, or given up before it was locked).
@@ -25,6 +26,10 @@ class AnonVmaAccess(NamedTuple):
     page: Page | None
     writes: str | None      # what is written through the pointer; None for a read
     held: bool = False      # spin_lock: the lock is ours now
+    # made only to validate the pointer, under RCU (page_lock_anon_vma's lock before its
+    # page_mapped() re-check, and the unlock when the re-check fails): SLAB_DESTROY_BY_RCU
+    # makes that safe by design, so a stale one is no violation unless the pointer is used
+    speculative: bool = False
 
 
 class AnonVmaFreed(NamedTuple):

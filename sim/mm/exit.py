@@ -6,6 +6,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from ..engine import kfunc
+from ..locks import down_read, up_read
 from ..task import Task
 from .fork import mmput
 
@@ -15,10 +16,14 @@ if TYPE_CHECKING:
 
 @kfunc
 def exit_mm(k: "MmKernel", task: Task, proc: Any) -> Generator[Any, Any, None]:
+    """Clear task->mm under mmap_sem (read), then drop the mm (core-dump synchronisation and
+    the lazy-TLB active_mm reference are not modelled)."""
     mm = proc.mm
     if mm is None:
         return
+    yield from down_read(k, task, mm.mmap_sem)
     proc.mm = None                                  # task->mm = NULL (get_task_mm fails now)
+    up_read(k, task, mm.mmap_sem)
     yield from mmput(k, task, mm)
 
 

@@ -33,7 +33,7 @@ from .mmap import find_vma
 from .page_alloc import get_page, get_page_unless_zero, put_page
 from .pgtable import mk_pte, pte_lockptr, pte_offset_map_lock, pte_present, set_pte_at
 from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_check_address,
-                   page_remove_rmap, put_anon_vma_ref, try_to_unmap_one, vma_address)
+                   page_address_in_vma, page_remove_rmap, put_anon_vma_ref, try_to_unmap_one)
 
 if TYPE_CHECKING:
     from .kernel import MmKernel
@@ -235,7 +235,7 @@ def remove_rmap_item_from_tree(k: "MmKernel", task: Task, item: RmapItem) -> Gen
 def write_protect_page(k: "MmKernel", task: Task, vma: Vma, page: Page) -> Gen:
     """Make the pte read-only; give up if someone else holds a reference (e.g. the page is
     isolated for migration): mapcount + 1 (ours) must equal page_count."""
-    addr = vma_address(page, vma)
+    addr = page_address_in_vma(page, vma)
     if addr is None:
         return None
     mm = vma.mm
@@ -258,7 +258,7 @@ def write_protect_page(k: "MmKernel", task: Task, vma: Vma, page: Page) -> Gen:
 def replace_page(k: "MmKernel", task: Task, vma: Vma, page: Page, kpage: Page,
                  orig: Pte) -> Gen:
     mm = vma.mm
-    addr = vma_address(page, vma)
+    addr = page_address_in_vma(page, vma)
     if addr is None:
         return EFAULT
     ptl = yield from pte_offset_map_lock(k, task, mm, addr)

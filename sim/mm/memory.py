@@ -255,7 +255,9 @@ def copy_pte_range(k: "MmKernel", task: Task, dst: Mm, src: Mm, vma: Vma,
 
 @kfunc
 def copy_page_range(k: "MmKernel", task: Task, dst: Mm, src: Mm, vma: Vma) -> Gen:
-    if vma.anon_vma is None and vma.file is None:
+    # "Don't copy ptes where a page fault will fill them correctly": a vma without an
+    # anon_vma (none here is VM_HUGETLB, VM_NONLINEAR, VM_PFNMAP or VM_INSERTPAGE)
+    if vma.anon_vma is None:
         return 0
     for vpns in pte_tables(src, vma.start, vma.end):
         yield from copy_pte_range(k, task, dst, src, vma, vpns)

@@ -13,16 +13,18 @@ from typing import TYPE_CHECKING, Any
 from ..engine import kfunc
 from ..locks import (lock_page, spin_lock, spin_unlock, trylock_page, unlock_page,
                      wait_on_page_locked)
-from ..objects import (AddressSpace, MigrationContext, Page, PageAnon, PageKsm, Vma, page_anon_vma,
-                       page_mapped, page_mapping)
+from ..objects import (AddressSpace, AnonVmaPtr, MigrationContext, Page, PageAnon, PageKsm,
+                       Vma, page_anon_vma, page_mapped, page_mapping)
 from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
 from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops, ksm
 from .events import AnonVmaAccess, MigrationBegin, MigrationEnd
+from .memcontrol import mem_cgroup_prepare_migration
 from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
 from .pgtable import is_migration_entry, mk_pte, pte_offset_map_lock, set_pte_at
 from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_add_file_rmap,
-                   put_anon_vma_ref, rmap_walk, try_to_unmap, vma_walk)
+                   page_lock_anon_vma, page_unlock_anon_vma, put_anon_vma_ref, rmap_walk,
+                   try_to_unmap, vma_walk)
 from .vmscan import putback_lru_page
 
 if TYPE_CHECKING:
@@ -156,23 +158,20 @@ def move_to_new_page(k: "MmKernel", task: Task, newpage: Page, page: Page) -> Ge
     return rc
 
 
-# --- the anon_vma protection strategies of the variants ----------------------------------
+# --- the anon_vma reference of 2.6.35 and of the 2011 repair ------------------------------
 
-def get_anon_vma(k: "MmKernel", task: Task, page: Page) -> Any:
-    """2.6.35 (anon-vma-refcount): pin the anon_vma of a mapped page."""
-    ptr = page_anon_vma(page)
-    if ptr is None:
-        return None
+def get_anon_vma(k: "MmKernel", task: Task, ptr: AnonVmaPtr, page: Page) -> None:
+    """atomic_inc(&anon_vma->external_refcount) (get_anon_vma from 2.6.36 on): through a
+    pointer that may be stale."""
     k.hooks.emit(AnonVmaAccess(task, ptr, "atomic_inc(external_refcount)", "unmap_and_move",
                                page, "external_refcount"))
     ptr.av.external_refcount += 1
-    return ptr
 
 
 @kfunc
-def drop_anon_vma(k: "MmKernel", task: Task, ptr: Any) -> Gen:
-    """2.6.35: drop the migration's external_refcount; the last one frees an anon_vma whose
-    list emptied meanwhile."""
+def drop_anon_vma(k: "MmKernel", task: Task, ptr: AnonVmaPtr) -> Gen:
+    """Drop the migration's external_refcount (atomic_dec_and_lock); the last one frees an
+    anon_vma whose list emptied meanwhile."""
     yield from put_anon_vma_ref(k, task, ptr, "external_refcount", "drop_anon_vma")
 
 
@@ -181,7 +180,8 @@ def drop_anon_vma(k: "MmKernel", task: Task, ptr: Any) -> Gen:
 @kfunc
 def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: int, page: Page,
                    force: bool, offlining: bool, pagelist: list[Page]) -> Gen:
-    pin = k.variant.migrate_anon_vma_pin
+    """mm/migrate.c unmap_and_move. How it keeps the page's anon_vma usable until
+    remove_migration_ptes is the variant's migrate_anon_vma_pin (sim.variants)."""
     m = k.machine
     m.migration_serial += 1
     mig = MigrationContext(m.migration_serial, page, k.now, offlining)
@@ -193,8 +193,6 @@ def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: in
         return ENOMEM
     yield from k.step(task, k.costs.page_alloc, newpage)
     rc = 0
-    rcu_locked = False
-    pinned = None
     if page.count == 1:
         # "page was freed from under us. So we are done."
         _migration_over(k, task, mig, rc, newpage)
@@ -211,16 +209,45 @@ def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: in
         # only memory hotremove, holding ksm_thread_mutex, may migrate KSM pages
         rc = EBUSY
     else:
-        yield from k.step(task, k.costs.syscall, page)     # mem_cgroup_prepare_migration
-        skip = False
-        if PageAnon(page) and pin != "none":
-            rcu_read_lock(k, task)
-            rcu_locked = True
-            if pin == "refcount" and not PageKsm(page):
+        yield from mem_cgroup_prepare_migration(k, task, page)
+        pin = k.variant.migrate_anon_vma_pin
+        rcu_locked = False
+        anon_vma: AnonVmaPtr | None = None
+        skip = False                    # goto rcu_unlock / uncharge: rc stays -EAGAIN
+        if PageAnon(page):
+            if pin in ("rcu", "refcount"):
+                # 2.6.33: "This rcu_read_lock() delays freeing anon_vma pointer until the
+                # end of migration" (dc386d4d1e9, 989f89c57e6)
+                rcu_read_lock(k, task)
+                rcu_locked = True
+            if pin == "refcount":
+                # 2.6.35: unmapped anon pages (no swap here) are not migrated; a mapped one's
+                # anon_vma is pinned, but it can be unmapped and freed between the
+                # page_mapped() test and the atomic_inc
                 if not page_mapped(page):
-                    skip = True                 # 2.6.35: do not migrate unmapped anon pages
+                    skip = True
                 else:
-                    pinned = get_anon_vma(k, task, page)
+                    yield from k.step(task, k.costs.lock_op, page)
+                    anon_vma = page_anon_vma(page)
+                    if anon_vma is None:
+                        raise Oops(
+                            "BUG: unable to handle kernel NULL pointer dereference "
+                            "(atomic_inc of NULL->external_refcount)",
+                            "mm/migrate.c (2.6.35) unmap_and_move: anon_vma = "
+                            "page_anon_vma(page); atomic_inc(&anon_vma->external_refcount); "
+                            "page_anon_vma() is NULL for a KSM page, and hot-remove migrates "
+                            "mapped KSM pages")
+                    get_anon_vma(k, task, anon_vma, page)
+            elif pin == "lock_get":
+                # 1ce82b69e96c: "Only page_lock_anon_vma() understands the subtleties of
+                # getting a hold on an anon_vma from outside one of its mms." NULL for an
+                # unmapped page and for a KSM page: not migrated (goto uncharge)
+                anon_vma = yield from page_lock_anon_vma(k, task, page)
+                if anon_vma is not None:
+                    get_anon_vma(k, task, anon_vma, page)
+                    page_unlock_anon_vma(k, task, anon_vma)
+                else:
+                    skip = True
         if not skip:
             if page.mapping is not None:
                 yield from try_to_unmap(k, task, page, TTU_MIGRATION)
@@ -228,8 +255,8 @@ def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: in
                 rc = yield from move_to_new_page(k, task, newpage, page)
             if rc:
                 yield from remove_migration_ptes(k, task, page, page)
-        if pinned is not None:
-            yield from drop_anon_vma(k, task, pinned)
+        if anon_vma is not None:                    # drop the reference we took
+            yield from drop_anon_vma(k, task, anon_vma)
         if rcu_locked:
             rcu_read_unlock(k, task)
     unlock_page(k, task, page)
@@ -301,8 +328,9 @@ def migration_entry_wait(k: "MmKernel", task: Task, mm: Any, vpn: int) -> Gen:
     if page.lock.owner is None:
         # migration_entry_to_page: BUG_ON(!PageLocked(p)): a leftover migration entry
         spin_unlock(k, task, ptl)
-        k.count("BUG in migration_entry_to_page")
-        raise Oops(f"kernel BUG: migration entry for unlocked {page.label} at {mm.name}:{vpn}")
+        raise Oops(f"kernel BUG: migration entry for unlocked {page.label} at {mm.name}:{vpn}",
+                   "include/linux/swapops.h (2.6.33) migration_entry_to_page: "
+                   "BUG_ON(!PageLocked(p))")
     if not get_page_unless_zero(page):
         spin_unlock(k, task, ptl)
         return

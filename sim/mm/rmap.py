@@ -56,17 +56,20 @@ def anon_vma_free(k: "MmKernel", task: Task, ptr: AnonVmaPtr) -> None:
 
 
 def anon_vma_lock(k: "MmKernel", task: Task, ptr: AnonVmaPtr, via: str,
-                  page: Page | None = None) -> Gen:
+                  page: Page | None = None, speculative: bool = False) -> Gen:
     """spin_lock(&anon_vma->lock) through a pointer that may be stale: an access before the
     spin and another once the lock is ours (it can be freed while we spin)."""
-    k.hooks.emit(AnonVmaAccess(task, ptr, "spin_lock", via, page, "lock word"))
+    k.hooks.emit(AnonVmaAccess(task, ptr, "spin_lock", via, page, "lock word", False,
+                               speculative))
     yield from spin_lock(k, task, ptr.av.lock)
-    k.hooks.emit(AnonVmaAccess(task, ptr, "spin_lock", via, page, "lock word", True))
+    k.hooks.emit(AnonVmaAccess(task, ptr, "spin_lock", via, page, "lock word", True,
+                               speculative))
 
 
 def anon_vma_unlock(k: "MmKernel", task: Task, ptr: AnonVmaPtr, via: str,
-                    page: Page | None = None) -> None:
-    k.hooks.emit(AnonVmaAccess(task, ptr, "spin_unlock", via, page, "lock word"))
+                    page: Page | None = None, speculative: bool = False) -> None:
+    k.hooks.emit(AnonVmaAccess(task, ptr, "spin_unlock", via, page, "lock word", False,
+                               speculative))
     spin_unlock(k, task, ptr.av.lock)
 
 
@@ -169,14 +172,24 @@ def put_anon_vma_ref(k: "MmKernel", task: Task, ptr: AnonVmaPtr, counter: str, v
 def page_lock_anon_vma(k: "MmKernel", task: Task, page: Page) -> Gen:
     """rcu_read_lock; the mapping tag must be exactly ANON and the page mapped; then lock.
 
-    Returns the anon_vma holding its lock and RCU, or None (having dropped RCU)."""
+    Returns the anon_vma holding its lock and RCU, or None (having dropped RCU). The page can
+    be unmapped and its anon_vma freed between the page_mapped() test and the spin_lock:
+    2.6.33 then returns a freed (RCU keeps it typed) anon_vma; 2.6.36 (f18194275c3, variant
+    field page_lock_anon_vma_recheck) re-checks page_mapped() under the lock and fails."""
     rcu_read_lock(k, task)
     yield from k.step(task, k.costs.pte_op, page)
     ptr = page_anon_vma(page)
     if ptr is None or not page_mapped(page):
         rcu_read_unlock(k, task)
         return None
-    yield from anon_vma_lock(k, task, ptr, "page_lock_anon_vma", page)
+    recheck = k.variant.page_lock_anon_vma_recheck
+    yield from anon_vma_lock(k, task, ptr, "page_lock_anon_vma", page, speculative=recheck)
+    if recheck and not page_mapped(page):
+        # "if it has been unmapped, we have no security against the anon_vma structure
+        # being freed and reused"
+        anon_vma_unlock(k, task, ptr, "page_lock_anon_vma", page, speculative=True)
+        rcu_read_unlock(k, task)
+        return None
     return ptr
 
 
@@ -191,6 +204,20 @@ def vma_address(page: Page, vma: Vma) -> int | None:
     """None stands for -EFAULT: the page's index falls outside this vma."""
     address = vma.start + (page.index - vma.pgoff)
     return address if vma.start <= address < vma.end else None
+
+
+def page_address_in_vma(page: Page, vma: Vma) -> int | None:
+    """vma_address, for a page that must belong to this vma: an anon page's anon_vma must be
+    the vma's (pointer equality: NULL page_anon_vma for a KSM page never matches a vma that
+    has one), a file page's mapping the vma's file. None stands for -EFAULT."""
+    if PageAnon(page):
+        ptr = page_anon_vma(page)
+        if (vma.anon_vma.av if vma.anon_vma is not None else None) is not \
+                (ptr.av if ptr is not None else None):
+            return None
+    elif page.mapping is None or vma.file is not page.mapping:
+        return None
+    return vma_address(page, vma)
 
 
 def page_add_new_anon_rmap(page: Page, vma: Vma, vpn: int) -> None:
@@ -251,8 +278,12 @@ def _failed(ret: int) -> bool:
 # --- try_to_unmap -----------------------------------------------------------------------------
 
 @kfunc
-def page_check_address(k: "MmKernel", task: Task, page: Page, mm: Any, vpn: int) -> Gen:
-    """Take the pte lock if the pte at vpn maps page; True (lock held) or False."""
+def page_check_address(k: "MmKernel", task: Task, page: Page, mm: Any, vpn: int,
+                       sync: bool = False) -> Gen:
+    """Take the pte lock if the pte at vpn maps page; True (lock held) or False. Without
+    `sync`, an unlocked peek that finds the pte not present gives up before the lock."""
+    if not sync and not pte_present(mm.ptes.get(vpn)):
+        return False
     ptl = yield from pte_offset_map_lock(k, task, mm, vpn)
     pte = mm.ptes.get(vpn)
     if pte_present(pte) and pte.page is page:

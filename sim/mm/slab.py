@@ -61,8 +61,11 @@ def kmem_cache_free(k: "MmKernel", task: Task, av: AnonVma) -> None:
     slab = av.slab
     slab.freelist.append(av)
     if len(slab.freelist) == len(slab.objects) and slab not in m.cpu_slab.values():
+        # __slab_free: empty and no CPU's slab -> discard_slab; SLAB_DESTROY_BY_RCU:
+        # free_slab defers the page to call_rcu(rcu_free_slab)
         slab.discarded = True
         k.count("anon_vma slab pages discarded")
+        k.tracer.mark(task, "discard_slab -> call_rcu(rcu_free_slab)", slab)
 
         def rcu_free_slab() -> None:
             slab.released = True

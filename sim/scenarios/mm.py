@@ -78,26 +78,31 @@ PARAMS: tuple[Param, ...] = (
           "than once)"),
     Param("anon_vma_per_slab", int, 8, "anon_vma objects per slab page (the real cache packs "
           "~170; fewer stand for a busy machine whose slab pages empty often)", "", 1, 4096),
+    Param("memcg_reclaim_prob", float, 0.0, "probability that unmap_and_move's "
+          "mem_cgroup_prepare_migration (after lock_page, before rcu_read_lock) must reclaim "
+          "from a memory cgroup at its limit and sleeps (0: no memcg pressure)", "", 0, 1),
+    Param("memcg_reclaim_us", float, 2000.0, "mean sleep of a reclaiming memcg charge "
+          "(exponential)", "us", 0, 1e7),
     Param("invariant_every_events", int, 50000, "run the whole-machine invariant checks every N "
           "events (0: never)", "", 0, 10**12),
-    Param("costs.page_copy", float, 1.5, "copy_highpage of 4 KiB (KERNEL.md 6: 1-2 us)", "us",
-          0, 1e6),
-    Param("costs.pte_op", float, 0.2, "read or update one pte, or a small locked step "
-          "(KERNEL.md 6: 0.1-0.5 us)", "us", 0, 1e6),
-    Param("costs.vma_visit", float, 0.2, "visit one vma in an rmap walk (KERNEL.md 6)", "us",
-          0, 1e6),
-    Param("costs.page_alloc", float, 0.5, "allocate a page", "us", 0, 1e6),
-    Param("costs.memcmp", float, 0.5, "compare two pages (one tree level; KERNEL.md 6: <= 1 us)",
+    Param("costs.page_copy", float, 1.5, "copy_highpage of 4 KiB (docs/kernel.md 6: 1-2 us)",
           "us", 0, 1e6),
+    Param("costs.pte_op", float, 0.2, "read or update one pte, or a small locked step "
+          "(docs/kernel.md 6: 0.1-0.5 us)", "us", 0, 1e6),
+    Param("costs.vma_visit", float, 0.2, "visit one vma in an rmap walk (docs/kernel.md 6)",
+          "us", 0, 1e6),
+    Param("costs.page_alloc", float, 0.5, "allocate a page", "us", 0, 1e6),
+    Param("costs.memcmp", float, 0.5, "compare two pages (one tree level; docs/kernel.md 6: "
+          "<= 1 us)", "us", 0, 1e6),
     Param("costs.checksum", float, 1.0, "KSM calc_checksum of a page", "us", 0, 1e6),
-    Param("costs.anon_vma_alloc", float, 1.0, "anon_vma allocation (KERNEL.md 6: ~1 us)", "us",
-          0, 1e6),
+    Param("costs.anon_vma_alloc", float, 1.0, "anon_vma allocation (docs/kernel.md 6: ~1 us)",
+          "us", 0, 1e6),
     Param("costs.lru_op", float, 0.1, "isolate or put back one LRU page", "us", 0, 1e6),
     Param("costs.tlb_flush", float, 1.0, "ptep_clear_flush (TLB shootdown)", "us", 0, 1e6),
     Param("costs.fault_entry", float, 1.0, "page-fault trap and do_page_fault entry", "us",
           0, 1e6),
     Param("costs.syscall", float, 0.5, "syscall or notifier entry", "us", 0, 1e6),
-    Param("costs.migrate_prep", float, 72.0, "lru_add_drain_all (KERNEL.md 6: ~72 us, "
+    Param("costs.migrate_prep", float, 72.0, "lru_add_drain_all (docs/kernel.md 6: ~72 us, "
           "35282a2de4e)", "us", 0, 1e6),
     Param("costs.vma_copy", float, 1.0, "create or copy one vma", "us", 0, 1e6),
     Param("costs.mm_setup", float, 20.0, "mm_alloc / exec set-up", "us", 0, 1e6),
@@ -189,8 +194,7 @@ class MmModel:
                 else:
                     yield from self.touch(k, task, proc)
         except Oops as e:
-            k.tracer.mark(task, "oops", str(e))
-            k.count("tasks killed by an oops")
+            k.oops(task, e)                  # then do_exit, as from the oops path
         yield from do_exit(k, task, proc)
         del self.procs[proc.pid]
         k.count("exits")
