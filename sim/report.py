@@ -63,7 +63,8 @@ def windows(ws: dict[str, Any]) -> str:
 
 
 def violation(v: dict[str, Any]) -> str:
-    lines = [f"VIOLATION {v['kind']} at t={v['time_us']:.3f} us, actors: "
+    harm = f" (harm: {v['harm']})" if v.get("harm") else ""
+    lines = [f"VIOLATION {v['kind']}{harm} at t={v['time_us']:.3f} us, actors: "
              + ", ".join(v["actors"])]
     for key, val in v["detail"].items():
         if val is not None:

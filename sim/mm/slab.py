@@ -65,7 +65,7 @@ def kmem_cache_free(k: "MmKernel", task: Task, av: AnonVma) -> None:
         # free_slab defers the page to call_rcu(rcu_free_slab)
         slab.discarded = True
         k.count("anon_vma slab pages discarded")
-        k.tracer.mark(task, "discard_slab -> call_rcu(rcu_free_slab)", slab)
+        k.tracer.mark(task, "discard_slab: call_rcu(rcu_free_slab)")
 
         def rcu_free_slab() -> None:
             slab.released = True
