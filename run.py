@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import sim
 from sim import report
 from sim.errors import InputError
+from sim.limits import Limits
+from sim.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
 from sim.workload import load, parse_sets
 
@@ -19,18 +22,18 @@ from sim.workload import load, parse_sets
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage block.
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        print(f"{self.prog}: error: {one_line(message)}", file=sys.stderr)
         sys.exit(2)
 
 
+_INT = re.compile(r"[0-9]+", re.ASCII)
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?", re.ASCII | re.IGNORECASE)
+
+
 def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
+    if not _INT.fullmatch(text.strip()):
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return v
+    return int(text)
 
 
 def _pos_int(text: str) -> int:
@@ -40,7 +43,38 @@ def _pos_int(text: str) -> int:
     return v
 
 
+def _pos_seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not (v > 0 and v != float("inf")) or not re.fullmatch(r"[0-9.eE+-]+", text, re.ASCII):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return v
+
+
+def _size(text: str) -> int:
+    """Bytes: 4G, 512M, 2048K, 1.5GiB, or a plain number of bytes."""
+    m = _SIZE.fullmatch(text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a size such as 4G, 512M or 1073741824, "
+                                         f"got {text!r}")
+    n = float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " ")
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive size, got {text!r}")
+    return int(n)
+
+
+def one_line(text: str) -> str:
+    """A message on one line: control characters from user input shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.params and args.json:
+        print(json.dumps(report.params_json(SCENARIOS, [load(n) for n in sim.workloads()]),
+                         indent=2))
+        return 0
     if args.params:
         print(report.params_markdown(SCENARIOS, [load(n) for n in sim.workloads()]), end="")
         return 0
@@ -66,25 +100,55 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_trace(path: str | None) -> IO[str] | None:
+    """Open --trace's file before the run, so a bad path costs nothing."""
+    if path is None:
+        return None
+    if not path.strip():
+        raise InputError("--trace needs a file name (FILE.json)")
+    if os.path.isdir(path):
+        raise InputError(f"--trace: '{path}' is a directory; give a file name (FILE.json)")
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"--trace: cannot write '{path}': {e.strerror}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.trace:
-        d = os.path.dirname(os.path.abspath(args.trace))
-        if not os.path.isdir(d):
-            raise InputError(f"--trace: directory '{d}' does not exist")
     overrides = parse_sets(args.set or [])
-    r = sim.simulate(args.workload, variant=args.variant, seed=args.seed, params=overrides,
-                     trace=bool(args.trace), max_events=args.max_events)
-    if args.trace:
-        with open(args.trace, "w") as f:
-            json.dump(r.chrome_trace, f)
+    trace_file = open_trace(args.trace)
+    try:
+        r = sim.simulate(args.workload, variant=args.variant, seed=args.seed, params=overrides,
+                         trace=trace_file is not None, trace_limit=args.trace_limit,
+                         max_events=args.max_events, max_wall_s=args.max_wall_s,
+                         max_memory=args.max_memory)
+    except BaseException:
+        if trace_file is not None:
+            trace_file.close()
+            os.unlink(trace_file.name)
+        raise
     d: dict[str, Any] = r.to_dict()
-    if args.json:
-        print(json.dumps(d, indent=2))
-    else:
-        print(report.run_summary(d))
-        if args.trace:
-            print(f"\ntrace written to {args.trace} (open it in https://ui.perfetto.dev)")
-    return 0
+    print(json.dumps(d, indent=2) if args.json else report.run_summary(d), flush=True)
+    failed = False
+    if trace_file is not None:
+        try:
+            with trace_file:
+                json.dump(r.chrome_trace, trace_file)
+        except OSError as e:
+            print(f"run.py: error: the trace could not be written to '{args.trace}': "
+                  f"{e.strerror}; the result above is complete", file=sys.stderr)
+            failed = True
+        else:
+            other = (r.chrome_trace or {}).get("otherData", {})
+            note = (f" (cut at t={other['cut_at_us']} us after {other['limit_events']:,} "
+                    "events; raise the cap with --trace-limit N)" if other.get("truncated")
+                    else "")
+            print(f"trace written to {args.trace}{note}; open it in https://ui.perfetto.dev",
+                  file=sys.stderr if args.json else sys.stdout)
+    if r.truncated == "interrupted":
+        print("run.py: interrupted; the result above covers the run so far", file=sys.stderr)
+        return 130
+    return 2 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,16 +171,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--trace", metavar="FILE.json",
                    help="write a Chrome trace-event file (opens in ui.perfetto.dev)")
+    p.add_argument("--trace-limit", type=_pos_int, default=TRACE_LIMIT, metavar="N",
+                   help=f"trace events to keep before cutting the trace (default {TRACE_LIMIT:,})")
     p.add_argument("--max-events", type=_pos_int, default=None,
-                   help="stop after this many simulation events")
+                   help=f"stop after this many simulation events (default "
+                        f"{Limits.max_events:,})")
+    p.add_argument("--max-wall-s", type=_pos_seconds, default=None, metavar="S",
+                   help=f"stop after this many wall-clock seconds (default {Limits.max_wall_s:g})")
+    p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
+                   help="refuse a run estimated to need more, and stop one whose resident "
+                        "memory grows past it (default: half the machine's RAM)")
     p.set_defaults(fn=cmd_run)
 
-    args = ap.parse_args(argv)
     try:
+        args = ap.parse_args(argv)
         return args.fn(args)
     except InputError as e:
-        print(f"run.py: error: {e}", file=sys.stderr)
+        print(f"run.py: error: {one_line(str(e))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("run.py: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return 0
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import variants, workload as wl
+from .checks import KINDS as VIOLATION_KINDS
 from .errors import InputError
+from .limits import Limits
 from .params import resolve
 from .result import Result
 from .sched import Strategy
+from .trace import TRACE_LIMIT
 from .scenarios import SCENARIOS
 
 
@@ -19,33 +24,59 @@ def resolve_params(workload: str, overrides: dict[str, Any] | None = None
     layers = [(f" in {w.path.name}", w.values)]
     if overrides:
         layers.append(("", overrides))
-    return w, resolve(sc.schema(), layers, f"workload '{w.name}'")
+    p = resolve(sc.schema(), layers, f"workload '{w.name}'")
+    sc.validate(p)
+    return w, p
 
 
 def simulate(workload: str, variant: str = "v2.6.33", seed: int = 0, *,
-             params: dict[str, Any] | None = None, trace: bool = False,
-             max_events: int | None = None, strategy: Strategy | None = None,
-             stop_on: tuple[str, ...] = (), **overrides: Any) -> Result:
+             params: Mapping[str, Any] | None = None, trace: bool = False,
+             trace_limit: int = TRACE_LIMIT, max_events: int | None = None,
+             max_wall_s: float | None = None, max_memory: int | None = None,
+             strategy: Strategy | None = None, stop_on: Iterable[str] = (),
+             **overrides: Any) -> Result:
     """Run `workload` (a name in workloads/ or a .toml path) and return its Result.
 
     Parameters come from the workload file, then `params` (dotted keys allowed, e.g.
-    {"costs.page_copy": 2.0}), then keyword overrides. `trace=True` keeps a Chrome/Perfetto
-    trace in `result.chrome_trace`. `stop_on` ends the run at the first violation of those kinds.
+    {"costs.page_copy": 2.0}), then keyword overrides; a value may be given as text, parsed
+    as on the command line. `trace=True` keeps a Chrome/Perfetto trace (at most
+    `trace_limit` events) in `result.chrome_trace`. `stop_on` ends the run at the first
+    violation of those kinds. max_events, max_wall_s and max_memory (bytes) bound the run
+    (sim.limits); a run over them ends early, with `result.truncated` saying why. Bad input
+    raises InputError (a ValueError) with one line saying what is wrong and what is valid.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    if max_events is not None and max_events < 1:
-        raise InputError(f"max_events must be a positive integer, got {max_events!r}")
+    seed = check_count("seed", seed, minimum=0)
+    limits = Limits(
+        max_events=Limits.max_events if max_events is None
+        else check_count("max_events", max_events),
+        max_wall_s=Limits.max_wall_s if max_wall_s is None
+        else check_positive("max_wall_s", max_wall_s),
+        max_memory=0 if max_memory is None else check_count("max_memory", max_memory))
+    trace_limit = check_count("trace_limit", trace_limit)
+    if params is not None and not isinstance(params, Mapping):
+        raise InputError("params must be a mapping of parameter names to values, got "
+                         f"{type(params).__name__}")
+    stops = check_kinds(stop_on)
+    if strategy is not None and not isinstance(strategy, Strategy):
+        raise InputError("strategy must be a sim.sched strategy, got "
+                         f"{type(strategy).__name__}")
     v = variants.get(variant)
     merged = dict(params or {})
     merged.update(overrides)
     w, p = resolve_params(workload, merged)
     sc = SCENARIOS[w.scenario]
-    k = sc.kernel(p, seed=seed, variant=v, strategy=strategy, trace=trace, stop_on=stop_on)
+    need = sc.footprint(p)
+    if need > limits.memory():
+        raise InputError(
+            f"workload '{w.name}' would need about {need / 2**30:.1f} GiB of memory "
+            f"(see its size parameters); the limit is {limits.memory() / 2**30:.1f} GiB "
+            "(--max-memory)")
+    k = sc.kernel(p, seed=seed, variant=v, strategy=strategy, trace=trace, stop_on=stops,
+                  trace_limit=trace_limit)
     model = sc.build(k, p)
-    k.run(until=model.until_us, max_events=max_events)
+    k.run(until=model.until_us, limits=limits)
     result = Result(
-        workload=w.name, variant=v.name, seed=seed, params=p, sim_time_us=k.env.now,
+        workload=w.name, variant=v.name, seed=seed, params=p, sim_time_us=k.now,
         events=k.events, violations=k.violations.records,
         violation_counts=dict(k.violations.counts),
         harm_counts=dict(k.violations.harm_counts), lock_stat=k.lock_stat(),
@@ -55,3 +86,29 @@ def simulate(workload: str, variant: str = "v2.6.33", seed: int = 0, *,
     )
     result.chrome_trace = k.tracer.chrome_trace(k.tasks, k.cpus.n) if trace else None
     return result
+
+
+def check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """An integer argument (Python int or numpy integer, not bool) of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        what = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+        raise InputError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def check_positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 \
+            or value != value or value == float("inf"):
+        raise InputError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def check_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    out = tuple(kinds)
+    bad = [x for x in out if x not in VIOLATION_KINDS]
+    if bad:
+        raise InputError(f"unknown violation kind {bad[0]!r}; valid: "
+                         + ", ".join(VIOLATION_KINDS))
+    return out

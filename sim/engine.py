@@ -7,8 +7,11 @@ runs can proceed in one process (or in parallel processes) without interfering.
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import math
+import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
@@ -20,16 +23,19 @@ from .checks.deadlock import DeadlockDetector
 from .checks.lockdep import Lockdep
 from .cpu import CpuSet
 from .hooks import Hooks
+from .limits import (GC_EVENTS, MEMORY_CHECK_EVENTS, WALL_CHECK_EVENTS, ZERO_STEP_YIELD, Limits,
+                     resident_bytes)
 from .locks import LockClass, Mutex, PageLock, RwSemaphore, SpinLock
 from .rcu import Rcu
 from .rng import Rng
 from .sched import Strategy, Timed
 from .stats import Windows
 from .task import Task
-from .trace import Tracer
+from .trace import TRACE_LIMIT, Tracer
 from .variants import VARIANTS, Variant
 
 F = TypeVar("F", bound=Callable[..., Any])
+DEAD_RINGS = 256          # trace rings of exited tasks kept for reports (see _retire_ring)
 
 
 class KernelEnvironment(simpy.Environment):
@@ -89,7 +95,8 @@ class Costs:
 class Kernel:
     def __init__(self, params: dict[str, Any], seed: int = 0, variant: Variant | None = None,
                  strategy: Strategy | None = None, trace: bool = False,
-                 stop_on: tuple[str, ...] = (), keep: int = 20) -> None:
+                 stop_on: tuple[str, ...] = (), keep: int = 20,
+                 trace_limit: int = TRACE_LIMIT) -> None:
         p = params
         self.params = p
         self.seed = seed
@@ -97,7 +104,7 @@ class Kernel:
         self.rng = Rng(seed, gamma_shape=p["cost_shape"])
         self.env = KernelEnvironment(self.rng.tie_keys())
         self.costs = Costs({key[6:]: v for key, v in p.items() if key.startswith("costs.")})
-        self.tracer = Tracer(self, full=trace)
+        self.tracer = Tracer(self, full=trace, limit=trace_limit)
         self.violations = ViolationLog(self, keep=keep, stop_on=stop_on)
         self.lockdep = Lockdep(self, enabled=p["lockdep"])
         self.deadlock = DeadlockDetector(self)
@@ -106,12 +113,16 @@ class Kernel:
         self.rcu = Rcu(self, p["rcu_gp_us"])
         self.windows = Windows()
         self.lock_classes: dict[str, LockClass] = {}
-        self.tasks: list[Task] = []
+        self.tasks: list[Task | None] = []   # by tid; None once long dead (_retire_ring)
         self.stop = False
-        self.truncated = False
+        self.truncated: str | None = None   # why the run ended early (sim.limits)
         self.events = 0
+        self.instant_steps = 0              # steps taking no time since time last advanced
+        self.instant_steppers: dict[int, int] = {}
         self.counters: dict[str, int] = {}
         self.hooks = Hooks()
+        self._dead: deque[Task] = deque()   # tasks that died, whose rings are kept
+        self._no_ring: deque[Any] = deque(maxlen=0)
         self.oracles: dict[str, Any] = {}   # name -> installed oracle (sim.checks)
         self._observers: list[list[Any]] = []
         self.strategy = strategy if strategy is not None else Timed()
@@ -180,6 +191,21 @@ class Kernel:
             self.lockdep.task_exit(task)
         task.state = "dead"
         self.cpus.release(task)
+        self._retire_ring(task)
+        task.process = None
+
+    def _retire_ring(self, task: Task) -> None:
+        """Keep the last DEAD_RINGS tasks to die, with their trace rings (a later report may
+        draw one: an exited process that freed an anon_vma a migration still holds); forget
+        older ones (their `tasks` slot becomes None unless a full trace needs their names),
+        so that memory stays flat however long the run."""
+        dead = self._dead
+        dead.append(task)
+        if len(dead) > DEAD_RINGS:
+            old = dead.popleft()
+            old.ring = self._no_ring
+            if not self.tracer.full:
+                self.tasks[old.tid] = None
 
     def oops(self, task: Task, e: Oops) -> None:
         """Report an oops (a task that handles one itself, e.g. by do_exit, calls this)."""
@@ -217,14 +243,20 @@ class Kernel:
         """Call fn every `every_events` processed events (checkers; no SimPy events, no RNG)."""
         self._observers.append([every_events, every_events, fn])
 
-    def run(self, until: float | None = None, max_events: int | None = None) -> None:
+    def run(self, until: float | None = None, limits: Limits | None = None) -> None:
+        """Process events until `until` (simulated us), the queue empties, a stop_on
+        violation, or a limit (then `truncated` names it)."""
+        lim = limits or Limits()
         env = self.env
         step = env.step
         next_time = env.next_time
         n = self.events
-        limit = max_events if max_events else math.inf
+        max_events, livelock = lim.max_events, lim.livelock_steps
+        wall_end = time.monotonic() + lim.max_wall_s
+        max_memory = lim.memory()
         observers = self._observers
         next_obs = min((o[1] for o in observers), default=math.inf)
+        last_t = -1.0
         try:
             while not self.stop:
                 t = next_time()
@@ -233,19 +265,59 @@ class Kernel:
                 if until is not None and t > until:
                     env.advance_to(until)
                     break
-                if n >= limit:
-                    self.truncated = True
+                if n >= max_events:
+                    self.truncated = "max_events"
+                    break
+                if t != last_t:
+                    last_t = t
+                    self.instant_steps = 0
+                    self.instant_steppers.clear()
+                elif self.instant_steps >= livelock:
+                    self._livelock(t)
                     break
                 step()
                 n += 1
+                if not n % WALL_CHECK_EVENTS:
+                    if time.monotonic() > wall_end:
+                        self.truncated = "max_wall_s"
+                        break
+                    if not n % MEMORY_CHECK_EVENTS:
+                        if not n % GC_EVENTS:
+                            gc.collect()        # exited processes leave reference cycles
+                        rss = resident_bytes()
+                        if rss is not None and rss > max_memory:
+                            self.truncated = "max_memory"
+                            break
                 if n >= next_obs:
                     for o in observers:
                         if n >= o[1]:
                             o[1] += o[0]
                             o[2]()
                     next_obs = min(o[1] for o in observers)
+        except KeyboardInterrupt:
+            self.truncated = "interrupted"
         finally:
             self.events = n
+
+    def zero_step(self, task: Task) -> bool:
+        """Account a step that takes no simulated time; True when the stepping task should
+        yield to the run loop (every ZERO_STEP_YIELD of them), so that a loop of free steps
+        still passes through the run's limit checks."""
+        self.instant_steps += 1
+        st = self.instant_steppers
+        st[task.tid] = st.get(task.tid, 0) + 1
+        return not self.instant_steps % ZERO_STEP_YIELD
+
+    def _livelock(self, t: float) -> None:
+        top = sorted(self.instant_steppers.items(), key=lambda x: (-x[1], x[0]))[:6]
+        actors = [self.tasks[tid] for tid, _ in top]
+        self.violations.report(
+            "livelock", actors,
+            {"instant_us": round(t, 3), "steps": self.instant_steps,
+             "actors": [{"task": self.tasks[tid].name, "steps": n,
+                         "stack": list(self.tasks[tid].stack)} for tid, n in top]},
+            key=("livelock", round(t, 3)))
+        self.truncated = "livelock"
 
 
 def kfunc(fn: F) -> F:
@@ -259,7 +331,8 @@ def kfunc(fn: F) -> F:
         @functools.wraps(fn)
         def gen_wrapper(k: Kernel, task: Task, *args: Any, **kw: Any) -> Any:
             task.stack.append(name)
-            k.tracer.call(task, name)
+            tracer = k.tracer
+            tracer.call(task, name)
             try:
                 return (yield from fn(k, task, *args, **kw))
             except Oops as e:
@@ -268,13 +341,15 @@ def kfunc(fn: F) -> F:
                 raise
             finally:
                 task.stack.pop()
-                k.tracer.ret(task, name)
+                if tracer.full:
+                    tracer.ret(task, name)
         return gen_wrapper  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(k: Kernel, task: Task, *args: Any, **kw: Any) -> Any:
         task.stack.append(name)
-        k.tracer.call(task, name)
+        tracer = k.tracer
+        tracer.call(task, name)
         try:
             return fn(k, task, *args, **kw)
         except Oops as e:
@@ -283,7 +358,8 @@ def kfunc(fn: F) -> F:
             raise
         finally:
             task.stack.pop()
-            k.tracer.ret(task, name)
+            if tracer.full:
+                tracer.ret(task, name)
     return wrapper  # type: ignore[return-value]
 
 

@@ -256,11 +256,28 @@ class MigrationContext:
 
 @dataclass
 class MemBlock:
+    """A memory block (section). Its struct pages exist only once allocated (pfns
+    [start_pfn, next_fresh)), so a block's size costs nothing until it is used; pages freed
+    since go on `free`, which is reused first (LIFO), as a buddy free list hands back the
+    page freed last."""
+
     bid: int
     start_pfn: int
     npages: int
     state: str = "online"          # online, isolated (offlining), offline
-    free: list[int] = field(default_factory=list)   # free pfns, LIFO
+    free: list[int] = field(default_factory=list)   # freed pfns, LIFO
+    next_fresh: int = -1           # the first never-allocated pfn
+
+    def __post_init__(self) -> None:
+        if self.next_fresh < 0:
+            self.next_fresh = self.start_pfn
+
+    def nr_free(self) -> int:
+        return len(self.free) + self.start_pfn + self.npages - self.next_fresh
+
+    def pfns(self) -> range:
+        """The pfns of this block that have a struct page (were ever allocated)."""
+        return range(self.start_pfn, self.next_fresh)
 
 
 def history(obj: Any, k: Any, task: Any, event: str, **kw: Any) -> None:
@@ -301,7 +318,7 @@ class KsmState:
 class Machine:
     """All mm state of one simulated machine (hangs off the Kernel: no globals)."""
 
-    pages: list[Page]
+    pages: dict[int, Page]                  # pfn -> struct page, created on first allocation
     blocks: list[MemBlock]
     lru_lock: SpinLock                      # zone->lru_lock (one zone)
     ksm: KsmState
@@ -310,9 +327,13 @@ class Machine:
     new_content: Callable[["Mm | None", int], int]
     file_content: Callable[[AddressSpace, int], int]
     alloc_block: int = 0
-    slab_pages: list[SlabPage] = field(default_factory=list)
+    slab_pages: list[SlabPage] = field(default_factory=list)   # in the cache or in RCU
     cpu_slab: dict[int, SlabPage] = field(default_factory=dict)
-    anon_vmas: list[AnonVma] = field(default_factory=list)
+    anon_vmas: list[AnonVma] = field(default_factory=list)     # on those slab pages
+    slab_pages_made: int = 0
+    slab_pages_released: int = 0
+    anon_vmas_made: int = 0
+    anon_vmas_reused_gone: int = 0          # reused objects whose slab page was released
     files: list[AddressSpace] = field(default_factory=list)
     mms: list[Mm] = field(default_factory=list)
     next_mm: int = 0

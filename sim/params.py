@@ -7,6 +7,9 @@ with one line that names the key, the problem and what is valid.
 
 from __future__ import annotations
 
+import math
+import numbers
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,30 +37,31 @@ class Param:
         return f"{lo} .. {hi}"
 
     def coerce(self, raw: Any, origin: str) -> Any:
-        """Parse (from --set text) or check (from TOML / Python) one value."""
+        """The one parser of parameter values, whether they come as text (--set, or a string
+        in the Python API) or typed (TOML, Python): the same rules everywhere. Integer keys
+        take integers only (ASCII decimal digits as text; no 2.0, no 2_0); number keys take
+        integers or finite decimals; booleans true/false; strings one of their choices."""
         t = self.type
         where = f"parameter '{self.name}'{origin}"
         if isinstance(raw, str) and t is not str:
             raw = _parse_text(raw, t, where)
         if t is bool:
             if not isinstance(raw, bool):
-                raise InputError(f"{where} must be true or false, got {raw!r}")
+                raise InputError(f"{where} must be true or false, got {_show(raw)}")
             return raw
         if t is int:
-            if isinstance(raw, bool) or not isinstance(raw, int):
-                if isinstance(raw, float) and raw.is_integer():
-                    raw = int(raw)
-                else:
-                    raise InputError(f"{where} must be an integer, got {raw!r}")
+            if isinstance(raw, bool) or not isinstance(raw, numbers.Integral):
+                raise InputError(f"{where} must be an integer, got {_show(raw)}")
+            raw = int(raw)
         elif t is float:
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-                raise InputError(f"{where} must be a number, got {raw!r}")
+            if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
+                raise InputError(f"{where} must be a number, got {_show(raw)}")
             raw = float(raw)
-            if raw != raw or raw in (float("inf"), float("-inf")):
-                raise InputError(f"{where} must be a finite number, got {raw!r}")
+            if not math.isfinite(raw):
+                raise InputError(f"{where} must be a finite number, got {_show(raw)}")
         elif t is str:
             if not isinstance(raw, str):
-                raise InputError(f"{where} must be a string, got {raw!r}")
+                raise InputError(f"{where} must be a string, got {_show(raw)}")
             if self.choices and raw not in self.choices:
                 raise InputError(f"{where} must be {self.describe_range()}; got {raw!r}")
             return raw
@@ -67,7 +71,19 @@ class Param:
 
 
 def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
+    """A number as a user wrote it: 20, 0.5, 1e+300 (never a 301-digit integer)."""
+    if isinstance(x, int) and abs(x) < 10**15:
+        return str(x)
+    return f"{float(x):g}"
+
+
+def _show(raw: Any) -> str:
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def _parse_text(raw: str, t: type, where: str) -> Any:
@@ -78,14 +94,13 @@ def _parse_text(raw: str, t: type, where: str) -> Any:
             return True
         if low in ("false", "0", "no", "off"):
             return False
-        raise InputError(f"{where} must be true or false, got {raw!r}")
-    try:
-        if t is int:
-            return int(s.replace("_", ""))
-        return float(s.replace("_", ""))
-    except ValueError:
-        kind = "an integer" if t is int else "a number"
-        raise InputError(f"{where} must be {kind}, got {raw!r}") from None
+        raise InputError(f"{where} must be true or false, got {_show(raw)}")
+    if t is int and _INT.fullmatch(s):
+        return int(s)
+    if t is float and _FLOAT.fullmatch(s):
+        return float(s)
+    kind = "an integer (decimal digits)" if t is int else "a decimal number"
+    raise InputError(f"{where} must be {kind}, got {_show(raw)}")
 
 
 # Kernel-wide parameters: every workload has these.

@@ -6,6 +6,14 @@ from typing import Any
 
 from .stats import LOCK_STAT_KEYS
 
+TRUNCATED = {
+    "max_events": "stopped at --max-events",
+    "max_wall_s": "stopped at --max-wall-s",
+    "max_memory": "stopped at --max-memory",
+    "livelock": "livelock: steps without simulated time passing",
+    "interrupted": "interrupted",
+}
+
 _NUM_KEYS = LOCK_STAT_KEYS[1:]
 
 
@@ -38,12 +46,18 @@ def calibration(section: dict[str, Any]) -> str:
     lines = [f"calibration against {section['model']}:"]
     for s in section["sides"]:
         half = s["ci95_half_width_us"]
-        ci = f"+/- {half:.4f}" if half is not None else "(CI n/a)"
+        if half is None:
+            lines.append(
+                f"  {s['class']:<24} measured mean wait {s['measured_wait_us']:.4f} us; "
+                f"theory {s['theory_wait_us']:.4f} us: no confidence interval ({s['batches']} "
+                f"batches after the warm-up; it needs 2: raise acquisitions or lower "
+                f"lockstat_batch)")
+            continue
         verdict = "within" if s["within_ci"] else "OUTSIDE"
         lines.append(
-            f"  {s['class']:<24} measured mean wait {s['measured_wait_us']:.4f} us {ci} "
-            f"(95% CI, {s['batches']} batches); theory {s['theory_wait_us']:.4f} us: "
-            f"{verdict} the CI")
+            f"  {s['class']:<24} measured mean wait {s['measured_wait_us']:.4f} us "
+            f"+/- {half:.4f} (95% CI, {s['batches']} batches); theory "
+            f"{s['theory_wait_us']:.4f} us: {verdict} the CI")
     return "\n".join(lines)
 
 
@@ -80,7 +94,8 @@ def violation(v: dict[str, Any]) -> str:
 def run_summary(d: dict[str, Any]) -> str:
     lines = [f"rmapsim: workload {d['workload']}, variant {d['variant']}, seed {d['seed']}: "
              f"{d['sim_time_us']:.1f} simulated us, {d['events']} events"
-             + (" (stopped at --max-events)" if d.get("truncated") else "")]
+             + (f" (truncated: {TRUNCATED.get(d['truncated'], d['truncated'])})"
+                if d.get("truncated") else "")]
     counts = d["violation_counts"]
     if counts:
         lines.append("violations: " + ", ".join(f"{k} x{n}" for k, n in counts.items()))
@@ -101,6 +116,21 @@ def run_summary(d: dict[str, Any]) -> str:
         lines += ["", calibration(d["calibration"])]
     lines += ["", lock_stat_table(d["lock_stat"], d.get("contention_points"))]
     return "\n".join(lines)
+
+
+def params_json(scenarios: dict[str, Any], workloads: list[Any]) -> dict[str, Any]:
+    """Every parameter of every scenario, and each workload's settings, as plain data."""
+    from .params import KERNEL_PARAMS
+
+    def rows(params: Any) -> list[dict[str, Any]]:
+        return [{"key": p.name, "type": p.type.__name__, "default": p.default, "unit": p.unit,
+                 "valid": p.describe_range(), "doc": p.doc} for p in params]
+
+    return {"kernel": rows(KERNEL_PARAMS),
+            "scenarios": {name: {"doc": (sc.doc or "").strip(), "params": rows(sc.params)}
+                          for name, sc in scenarios.items()},
+            "workloads": {w.name: {"scenario": w.scenario, "description": w.description,
+                                   "params": w.values} for w in workloads}}
 
 
 def params_markdown(scenarios: dict[str, Any], workloads: list[Any]) -> str:

@@ -25,7 +25,7 @@ class Result:
     counters: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, Any] = field(default_factory=dict)
-    truncated: bool = False
+    truncated: str | None = None     # why the run ended early (sim.limits), or None
     chrome_trace: dict[str, Any] | None = field(default=None, repr=False)  # not in to_dict
 
     def to_dict(self) -> dict[str, Any]:

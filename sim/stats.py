@@ -14,6 +14,8 @@ All times are simulated microseconds.
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,7 +153,7 @@ class Window:
     doc: str
     count: int = 0
     hits: int = 0
-    widths: list[float] = field(default_factory=list)
+    widths: array = field(default_factory=lambda: array("d"))   # 8 bytes a sample
     hit_widths: list[float] = field(default_factory=list)
     hit_classes: dict[str, int] = field(default_factory=dict)
     open: dict[Any, OpenWindow] = field(default_factory=dict)
@@ -167,7 +169,7 @@ class Window:
         return out
 
 
-def _dist(values: list[float]) -> dict[str, float]:
+def _dist(values: Sequence[float]) -> dict[str, float]:
     w = sorted(values)
     return {"min": _r(w[0]), "mean": _r(sum(w) / len(w)), "p50": _r(_pct(w, 0.5)),
             "p99": _r(_pct(w, 0.99)), "max": _r(w[-1])}

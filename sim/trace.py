@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 CPU_PID = 1_000_000          # the CPUs' process group in the trace
 COUNTER_PID = 1_000_001
+TRACE_LIMIT = 2_000_000      # trace events kept by default (about 200 MB of JSON)
 
 
 def label(obj: Any) -> str:
@@ -42,12 +43,12 @@ def entry_text(op: str, obj: Any) -> str:
 
 
 class Tracer:
-    def __init__(self, k: "Kernel", full: bool = False, limit: int = 2_000_000) -> None:
+    def __init__(self, k: "Kernel", full: bool = False, limit: int = TRACE_LIMIT) -> None:
         self.k = k
         self.full = full
         self.limit = limit
         self.events: list[dict[str, Any]] = []
-        self.truncated = False
+        self.cut_at: float | None = None     # when the trace reached its limit
         self._async_id = 0
         self._waiting: dict[str, int] = {}
         self._seq = itertools.count()   # global order of ring entries, for diagrams
@@ -98,10 +99,18 @@ class Tracer:
 
     # --- output ------------------------------------------------------------------------------
     def _emit(self, ev: dict[str, Any]) -> None:
-        if len(self.events) < self.limit:
-            self.events.append(ev)
-        else:
-            self.truncated = True
+        self.events.append(ev)
+        if len(self.events) >= self.limit:
+            self._cut()
+
+    def _cut(self) -> None:
+        """The trace is full: close every function slice open now, and stop recording, so
+        the file is well formed up to the cut."""
+        now = self.k.now
+        self.events.extend({"ph": "E", "name": name, "pid": t.tid, "tid": t.tid, "ts": now}
+                           for t in self.k.tasks for name in reversed(t.stack))
+        self.cut_at = now
+        self.full = False
 
     def _counter(self, cls: str, n: int) -> None:
         self._emit({"ph": "C", "name": f"waiters {cls}", "pid": COUNTER_PID, "tid": 0,
@@ -112,7 +121,7 @@ class Tracer:
         self._async_id += 1
         common = {"name": name, "cat": cat, "pid": task.tid, "tid": task.tid,
                   "id": self._async_id}
-        self._emit({**common, "ph": "b", "ts": t0, "args": args})
+        self.events.append({**common, "ph": "b", "ts": t0, "args": args})   # a pair, or none
         self._emit({**common, "ph": "e", "ts": t1})
 
     def chrome_trace(self, tasks: Sequence[Task], ncpus: int) -> dict[str, Any]:
@@ -128,12 +137,17 @@ class Tracer:
                          "args": {"name": f"CPU {c}"}})
         meta.append({"ph": "M", "name": "process_name", "pid": COUNTER_PID,
                      "args": {"name": "lock waiters"}})
-        # Close function slices still open at the end so every B has its E.
+        # Close function slices still open at the end so every B has its E (at the cut, the
+        # cut closed them).
         end = self.k.now
         closers = [{"ph": "E", "name": name, "pid": t.tid, "tid": t.tid, "ts": end}
                    for t in tasks for name in reversed(t.stack)] if self.full else []
+        other: dict[str, Any] = {"clock": "simulated microseconds",
+                                 "truncated": self.cut_at is not None}
+        if self.cut_at is not None:
+            other.update({"cut_at_us": round(self.cut_at, 3), "limit_events": self.limit})
         return {"traceEvents": meta + self.events + closers, "displayTimeUnit": "ns",
-                "otherData": {"clock": "simulated microseconds", "truncated": self.truncated}}
+                "otherData": other}
 
     # --- interleaving diagram ----------------------------------------------------------------
     def diagram(self, actors: list[Task], since: float | None = None,

@@ -49,9 +49,19 @@ def _flatten(prefix: str, d: dict[str, Any], out: dict[str, Any], path: Path) ->
 
 
 def load(name_or_path: str) -> Workload:
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise InputError("workload must be a name or a path to a .toml file, got "
+                         f"{type(name_or_path).__name__}")
+    name_or_path = os.fspath(name_or_path)
     p = Path(name_or_path)
-    if name_or_path.endswith(".toml") or os.sep in name_or_path:
+    if not name_or_path.strip():
+        raise InputError("workload must be a name or a path to a .toml file, got ''; "
+                         "named workloads: " + ", ".join(available()))
+    if name_or_path.endswith(".toml") or os.sep in name_or_path or p.is_dir():
         path = p
+        if path.is_dir():
+            raise InputError(f"workload '{name_or_path}' is a directory; give a .toml file "
+                             "or one of: " + ", ".join(available()))
         if not path.is_file():
             raise InputError(f"workload file '{name_or_path}' does not exist; named workloads: "
                              + ", ".join(available()))
@@ -61,7 +71,7 @@ def load(name_or_path: str) -> Workload:
             raise InputError(f"unknown workload '{name_or_path}'; valid: "
                              + ", ".join(available()) + " (or a path to a .toml file)")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))   # a BOM is allowed
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path}: malformed TOML: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -73,6 +83,9 @@ def load(name_or_path: str) -> Workload:
         raise InputError(f"{path}: unknown top-level key '{extra[0]}'; valid: "
                          + ", ".join(sorted(allowed)) + " (parameters go under [params])")
     scenario = data.get("scenario")
+    if scenario is None:
+        raise InputError(f"{path}: missing the key 'scenario' (one of "
+                         + ", ".join(sorted(SCENARIOS)) + "): a workload file names its model")
     if scenario not in SCENARIOS:
         raise InputError(f"{path}: 'scenario' must be one of " + ", ".join(sorted(SCENARIOS))
                          + f"; got {scenario!r}")

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,3 +29,12 @@ def kernel():
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+# Hypothesis: the same examples on every run (CI must be reproducible); set
+# HYPOTHESIS_PROFILE=explore to search with fresh random examples.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("default", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -78,7 +78,8 @@ def test_trace_opens_as_chrome_trace_events(root, tmp_path):
     (("run", "lock-calibration", "--set", "cpus"), "--set expects KEY=VALUE"),
     (("run", "lock-calibration", "--variant", "v2.6.99"), "unknown variant 'v2.6.99'; valid:"),
     (("run", "lock-calibration", "--seed", "x"), "expected a non-negative integer"),
-    (("run", "lock-calibration", "--set", "readers=9"), "'readers' must be at most cpus"),
+    (("run", "lock-calibration", "--set", "lock=rwsem", "--set", "readers=9"),
+     "'readers' must be at most cpus"),
     (("frobnicate",), "invalid choice"),
 ])
 def test_bad_input_one_line_exit_2(root, args, needle):
@@ -97,7 +98,7 @@ def test_malformed_and_invalid_workload_files(root, tmp_path):
     wrong = tmp_path / "wrong.toml"
     wrong.write_text('scenario = "lock-calibration"\n[params]\nthink_us = "slow"\n')
     p = cli(root, "run", str(wrong))
-    assert p.returncode == 2 and "'think_us' in wrong.toml must be a number" in p.stderr
+    assert p.returncode == 2 and "'think_us' in wrong.toml must be a decimal number" in p.stderr
     nosc = tmp_path / "nosc.toml"
     nosc.write_text('scenario = "weather"\n')
     p = cli(root, "run", str(nosc))

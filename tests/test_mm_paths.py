@@ -114,7 +114,7 @@ def test_exit_mmap_zaps_then_unlinks_and_frees_the_anon_vma():
         + ["spin_lock &page->ptl", "spin_unlock &page->ptl"] * 2    # two zap blocks (8 + 2)
         + ["spin_lock &anon_vma->lock", "spin_unlock &anon_vma->lock"])   # anon_vma_unlink
     assert not av.valid() and av.av.history[-1]["event"] == "free"
-    assert all(not pg.lru or pg.free for pg in k.machine.pages if pg.count == 0)
+    assert all(not pg.lru or pg.free for pg in k.machine.pages.values() if pg.count == 0)
 
 
 def test_dup_mmap_lock_order_and_anon_vma_link_before_copy():

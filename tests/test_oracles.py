@@ -6,6 +6,7 @@ from sim.checks.invariants import check_invariants
 from sim.checks.migration import check_stable_node
 from sim.mm.events import AnonVmaAccess
 from sim.mm.mmap import mm_alloc
+from sim.mm.page_alloc import alloc_page
 from sim.mm.pgtable import make_migration_entry, set_pte_at
 from sim.mm.rmap import anon_vma_alloc, anon_vma_free
 from sim.objects import StableNode
@@ -97,7 +98,7 @@ def test_anon_vma_harm_classes_on_hand_built_states():
     assert k.violations.of("anon_vma_stale")[1].diagram.rstrip().endswith("<== BUG")
     # a pte written while the stale anon_vma's lock is held was found through it
     mm = mm_alloc(k, "Y", None)
-    page = k.machine.pages[5]
+    page = alloc_page(k, walker)
     k.hooks.emit(AnonVmaAccess(walker, ptr, "spin_lock", "rmap_walk_anon", None, "lock word",
                                True))
     set_pte_at(k, walker, mm, HEAP_START, make_migration_entry(page, True, 1))

@@ -33,6 +33,9 @@ KINDS: dict[str, str] = {
                  "page, anon_vma list vs vma->anon_vma)",
     "lock_misuse": "lockdep-style misuse: bad unlock balance, recursive locking, sleeping "
                    "while atomic, exiting with locks held",
+    "livelock": "steps kept running with no simulated time passing (all costs zero and a "
+                "loop that never waits): the run stops; `actors` gives each task's steps and "
+                "stack",
     "oops": "a kernel BUG() or bad pointer dereference (field `source`: the kernel line): "
             "the task dies, and what it held stays held",
 }

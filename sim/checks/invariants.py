@@ -46,7 +46,7 @@ def check_invariants(k: "MmKernel") -> None:
                 report("invariant", [], {"what": "linked vma missing from its anon_vma's list",
                                          "vma": vma.label, "anon_vma": vma.anon_vma.label},
                        key=("unlisted vma", id(vma)))
-    for page in m.pages:
+    for page in m.pages.values():
         if page.free:
             continue
         n = present.get(page.pfn, 0)

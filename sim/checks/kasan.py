@@ -105,9 +105,10 @@ class AnonVmaChecker:
         actors = [task]
         for h in av.history:
             t = h.get("tid", -1)
-            if t >= 0 and k.tasks[t] not in actors and (
+            other = k.tasks[t] if t >= 0 else None      # None: long dead, forgotten
+            if other is not None and other not in actors and (
                     h is freed or (h["event"] == "alloc" and h.get("gen", 0) > ptr.gen)):
-                actors.append(k.tasks[t])
+                actors.append(other)
         since = mig.start if mig is not None else None
         if freed_at is not None:
             since = min(since if since is not None else freed_at, freed_at - 5.0)

@@ -28,7 +28,7 @@ MEM_GOING_OFFLINE, MEM_OFFLINE, MEM_CANCEL_OFFLINE = "MEM_GOING_OFFLINE", "MEM_O
 
 def scan_lru_pages(k: "MmKernel", blk: MemBlock) -> int | None:
     pages = k.machine.pages
-    for pfn in range(blk.start_pfn, blk.start_pfn + blk.npages):
+    for pfn in blk.pfns():
         if pages[pfn].lru:
             return pfn
     return None
@@ -41,7 +41,7 @@ def do_migrate_range(k: "MmKernel", task: Task, start_pfn: int, blk: MemBlock) -
     m: Machine = k.machine
     source: list = []
     not_managed = 0
-    for pfn in range(start_pfn, blk.start_pfn + blk.npages):
+    for pfn in range(start_pfn, blk.next_fresh):    # pages never allocated are free
         if len(source) >= NR_OFFLINE_AT_ONCE_PAGES:
             break
         page = m.pages[pfn]
@@ -67,8 +67,8 @@ def memory_notify(k: "MmKernel", task: Task, action: str, blk: MemBlock) -> Gen:
 
 
 def check_pages_isolated(k: "MmKernel", blk: MemBlock) -> int:
-    pages = k.machine.pages[blk.start_pfn: blk.start_pfn + blk.npages]
-    return -1 if any(not p.free for p in pages) else len(pages)
+    pages = k.machine.pages
+    return -1 if any(not pages[pfn].free for pfn in blk.pfns()) else blk.npages
 
 
 @kfunc

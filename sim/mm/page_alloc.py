@@ -1,9 +1,11 @@
 """mm/page_alloc.c and the page reference helpers of include/linux/mm.h.
 
-Simplified buddy allocator: each memory block keeps a LIFO list of free pfns; allocation keeps
-taking from one block while it has free pages (pages of one process cluster, as pcp batches
-from the buddy lists do), then moves to the online block with the most free pages. Pages in
-isolated (being offlined) or offline blocks are never handed out (MIGRATE_ISOLATE).
+Simplified buddy allocator: each memory block hands out the pages freed last first (LIFO),
+then its never-used pages in pfn order; allocation keeps taking from one block while it has
+free pages (pages of one process cluster, as pcp batches from the buddy lists do), then moves
+to the online block with the most free pages. Pages in isolated (being offlined) or offline
+blocks are never handed out (MIGRATE_ISOLATE). A struct page is created when its pfn is first
+handed out, so memory size costs nothing until it is used.
 """
 
 from __future__ import annotations
@@ -20,17 +22,23 @@ if TYPE_CHECKING:
 def alloc_page(k: "MmKernel", task: Task) -> Page | None:
     m: Machine = k.machine
     blk = m.blocks[m.alloc_block]
-    if blk.state != "online" or not blk.free:
-        best = None
+    if blk.state != "online" or not blk.nr_free():
+        best, most = None, 0
         for b in m.blocks:
-            if b.state == "online" and b.free and (best is None or len(b.free) > len(best.free)):
-                best = b
+            n = b.nr_free() if b.state == "online" else 0
+            if n > most:
+                best, most = b, n
         if best is None:
             k.count("alloc_page failed")
             return None
         m.alloc_block = best.bid
         blk = best
-    page = m.pages[blk.free.pop()]
+    if blk.free:
+        page = m.pages[blk.free.pop()]
+    else:
+        pfn = blk.next_fresh
+        blk.next_fresh += 1
+        page = m.pages[pfn] = Page(pfn, blk.bid, k.page_lock(f"pfn {pfn}"))
     page.free = False
     page.count = 1
     page.mapcount = -1

@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 
 
 def _new_slab(k: "MmKernel", m: Machine) -> SlabPage:
-    slab = SlabPage(len(m.slab_pages))
+    slab = SlabPage(m.slab_pages_made)
+    m.slab_pages_made += 1
     m.slab_pages.append(slab)
     for _ in range(m.per_slab):
-        oid = len(m.anon_vmas)
+        oid = m.anon_vmas_made
+        m.anon_vmas_made += 1
         av = AnonVma(oid, slab, k.spinlock("&anon_vma->lock", f"anon_vma#{oid}"))  # the ctor
         m.anon_vmas.append(av)
         slab.objects.append(av)
@@ -73,5 +75,11 @@ def kmem_cache_free(k: "MmKernel", task: Task, av: AnonVma) -> None:
             for o in slab.objects:
                 history(o, k, None, "slab page released to the page allocator",
                         slab=slab.sid)
+            # gone from the cache: stale pointers may still reach it, nothing else does
+            m.slab_pages.remove(slab)
+            m.slab_pages_released += 1
+            m.anon_vmas_reused_gone += sum(1 for o in slab.objects if o.gen > 1)
+            gone = set(map(id, slab.objects))
+            m.anon_vmas[:] = [o for o in m.anon_vmas if id(o) not in gone]
 
         k.rcu.call_rcu(rcu_free_slab)

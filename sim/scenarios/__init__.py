@@ -28,6 +28,10 @@ class Scenario:
     params: tuple[Param, ...]
     build: Callable[..., Model]
     kernel: type[Kernel] = Kernel       # the engine, or a subclass with the scenario's state
+    # cross-parameter checks (raise InputError), and the memory a run will need, in bytes,
+    # estimated from the parameters before anything is built
+    validate: Callable[[dict[str, Any]], None] = lambda p: None
+    footprint: Callable[[dict[str, Any]], int] = lambda p: 64 << 20
 
     def schema(self) -> dict[str, Param]:
         return schema_dict(KERNEL_PARAMS + self.params)
@@ -35,6 +39,8 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {
     "lock-calibration": Scenario("lock-calibration", lock_calibration.__doc__ or "",
-                                 lock_calibration.PARAMS, lock_calibration.build),
-    "mm": Scenario("mm", mm.__doc__ or "", mm.PARAMS, mm.build, MmKernel),
+                                 lock_calibration.PARAMS, lock_calibration.build,
+                                 validate=lock_calibration.validate),
+    "mm": Scenario("mm", mm.__doc__ or "", mm.PARAMS, mm.build, MmKernel,
+                   validate=mm.validate, footprint=mm.footprint),
 }

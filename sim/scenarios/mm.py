@@ -127,13 +127,6 @@ class MmModel:
         self.k = k
         self.p = p
         self.until_us = p["duration_ms"] * 1000.0
-        need = p["processes"] * (p["pages_per_process"] + 1) + p["file_pages"]
-        avail = (p["memory_blocks"] - 1) * p["block_pages"]
-        if need > avail:
-            raise InputError(
-                f"memory too small: processes*(pages_per_process+1)+file_pages ({need} pages) "
-                f"must fit in memory_blocks-1 blocks of block_pages ({avail} pages), so that a "
-                f"block can be offlined")
         m = build_machine(k, p, self.new_content)
         self.m = m
         self.libc = m.files[0]
@@ -310,24 +303,49 @@ class MmModel:
     def extra(self) -> dict[str, Any]:
         m, k = self.m, self.k
         live_av = sum(1 for a in m.anon_vmas if a.live)
-        reused = sum(1 for a in m.anon_vmas if a.gen > 1)
+        reused = m.anon_vmas_reused_gone + sum(1 for a in m.anon_vmas if a.gen > 1)
         return {"mm": {
             "ksm_pages_shared": m.ksm.pages_shared,
             "ksm_pages_sharing": m.ksm.pages_sharing,
             "ksm_stable_nodes": len(m.ksm.stable),
             "ksm_full_scans": m.ksm.seqnr,
             "anon_vmas_live": live_av,
-            "anon_vma_objects": len(m.anon_vmas),
+            "anon_vma_objects": m.anon_vmas_made,
             "anon_vma_objects_reused": reused,
-            "anon_vma_slab_pages": len(m.slab_pages),
-            "anon_vma_slab_pages_released": sum(1 for s in m.slab_pages if s.released),
+            "anon_vma_slab_pages": m.slab_pages_made,
+            "anon_vma_slab_pages_released": m.slab_pages_released,
             "rcu_grace_periods": k.rcu.completed,
             "cpu_preemptions": k.cpus.preemptions,
-            "pages_in_use": sum(1 for pg in m.pages if not pg.free),
+            "pages_in_use": sum(1 for pg in m.pages.values() if not pg.free),
+            "struct_pages": len(m.pages),           # ever allocated (memory is lazy)
             "blocks": {b.state: sum(1 for x in m.blocks if x.state == b.state)
                        for b in m.blocks},
             "live_processes": len(self.procs),
         }}
+
+
+def validate(p: dict[str, Any]) -> None:
+    need = p["processes"] * (p["pages_per_process"] + 1) + p["file_pages"]
+    avail = (p["memory_blocks"] - 1) * p["block_pages"]
+    if need > avail:
+        raise InputError(
+            f"memory too small: processes*(pages_per_process+1)+file_pages ({need} pages) "
+            f"must fit in memory_blocks-1 blocks of block_pages ({avail} pages), so that a "
+            f"block can be offlined")
+
+
+# Measured resident bytes per page in use (struct page, its lock, pte, rmap and task state,
+# with the workload's mix of processes), and the interpreter and model baseline.
+BYTES_PER_PAGE = 1500
+BASELINE_BYTES = 96 << 20
+
+
+def footprint(p: dict[str, Any]) -> int:
+    """Resident memory a run needs, from its size parameters: pages in use at once (every
+    process's heap and one page table, twice over for forked children and copies in
+    flight), not the machine's size, since struct pages exist only once allocated."""
+    pages = 2 * (p["processes"] * (p["pages_per_process"] + 1) + p["file_pages"])
+    return BASELINE_BYTES + BYTES_PER_PAGE * pages
 
 
 def build_machine(k: MmKernel, p: dict[str, Any],
@@ -335,11 +353,9 @@ def build_machine(k: MmKernel, p: dict[str, Any],
     """The machine alone (memory, zone, KSM state, anon_vma cache, one shared file), hung on
     the kernel as k.machine; no tasks. Unit tests build kernel paths on this."""
     nblocks, bpages = p["memory_blocks"], p["block_pages"]
-    pages = [Page(pfn, pfn // bpages, k.page_lock(f"pfn {pfn}"))
-             for pfn in range(nblocks * bpages)]
-    blocks = [MemBlock(b, b * bpages, bpages,
-                       free=list(range((b + 1) * bpages - 1, b * bpages - 1, -1)))
-              for b in range(nblocks)]
+    pages: dict[int, Page] = {}                 # created as they are first allocated
+    k.lock_class("PG_locked", "page")           # the page lock's class exists from the start
+    blocks = [MemBlock(b, b * bpages, bpages) for b in range(nblocks)]
     ksm = KsmState(k.mutex("ksm_thread_mutex", "ksm"), k.spinlock("ksm_mmlist_lock", "ksm"),
                    run=p["ksm"], pages_to_scan=p["ksm_pages_to_scan"],
                    sleep_us=p["ksm_sleep_ms"] * 1000.0)

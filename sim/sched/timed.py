@@ -25,9 +25,17 @@ class Timed(Strategy):
             yield from cpus.preempt(task)
         if cost > 0:
             yield Timeout(self.env, cost)
+        elif self.k.zero_step(task):
+            yield Timeout(self.env, 0)       # let the run loop check its limits
 
     def step(self, task: Task, mean: float, obj: Any = None) -> Step:
         if mean <= 0:
-            # Free steps are not interleaving points, except to honour a pending preemption.
-            return self.spend(task, 0.0) if self.cpus.runqueue else ()
+            # Free steps are not interleaving points, except to honour a pending preemption
+            # (and, now and then, to let the run loop check its limits).
+            if self.cpus.runqueue:
+                return self.spend(task, 0.0)
+            return self._yield() if self.k.zero_step(task) else ()
         return self.spend(task, mean * self.jitter(), obj)
+
+    def _yield(self) -> Step:
+        yield Timeout(self.env, 0)
