@@ -7,12 +7,13 @@
 
 __version__ = "0.2.0"   # the simulator's version: results name it (pyproject reads it here)
 
-from .api import resolve_params, simulate  # noqa: E402
+from .api import resolve_params, run_spec, simulate, spec_for  # noqa: E402
 from .checks import KINDS as VIOLATION_KINDS
 from .errors import InputError
 from .result import Result
+from .spec import RunSpec
 from .variants import VARIANTS
 from .workload import available as workloads
 
-__all__ = ["__version__", "simulate", "resolve_params", "Result", "InputError", "VARIANTS",
-           "VIOLATION_KINDS", "workloads"]
+__all__ = ["__version__", "simulate", "run_spec", "spec_for", "RunSpec", "resolve_params",
+           "Result", "InputError", "VARIANTS", "VIOLATION_KINDS", "workloads"]

@@ -12,7 +12,8 @@ from .errors import InputError
 from .limits import Limits
 from .params import resolve
 from .result import Result
-from .sched import Strategy
+from .sched import Strategy, make_strategy
+from .spec import DEFAULT_STRATEGY, RunSpec
 from .trace import TRACE_LIMIT
 from .scenarios import SCENARIOS
 
@@ -29,46 +30,81 @@ def resolve_params(workload: str, overrides: dict[str, Any] | None = None
     return w, p
 
 
-def simulate(workload: str, variant: str = "v2.6.33", seed: int = 0, *,
+def spec_for(workload: str, variant: str = "v2.6.33", seed: int = 0, *,
+             params: Mapping[str, Any] | None = None, max_events: int | None = None,
+             max_wall_s: float | None = None, max_memory: int | None = None,
+             strategy: Mapping[str, Any] | None = None, stop_on: Iterable[str] = (),
+             **overrides: Any) -> RunSpec:
+    """The RunSpec of a workload (name or .toml path) with these settings, its parameters
+    resolved and checked."""
+    if params is not None and not isinstance(params, Mapping):
+        raise InputError("params must be a mapping of parameter names to values, got "
+                         f"{type(params).__name__}")
+    variants.get(variant)
+    merged = dict(params or {})
+    merged.update(overrides)
+    w, p = resolve_params(workload, merged)
+    return RunSpec(w.scenario, p, variant, check_count("seed", seed, minimum=0),
+                   dict(strategy or DEFAULT_STRATEGY), w.name, max_events, max_wall_s,
+                   max_memory, check_kinds(stop_on))
+
+
+def simulate(workload: str | RunSpec, variant: str = "v2.6.33", seed: int = 0, *,
              params: Mapping[str, Any] | None = None, trace: bool = False,
              trace_limit: int = TRACE_LIMIT, max_events: int | None = None,
              max_wall_s: float | None = None, max_memory: int | None = None,
              strategy: Strategy | None = None, stop_on: Iterable[str] = (),
              **overrides: Any) -> Result:
-    """Run `workload` (a name in workloads/ or a .toml path) and return its Result.
+    """Run `workload` (a name in workloads/, a .toml path, or a RunSpec) and return its
+    Result.
 
     Parameters come from the workload file, then `params` (dotted keys allowed, e.g.
     {"costs.page_copy": 2.0}), then keyword overrides; a value may be given as text, parsed
     as on the command line. `trace=True` keeps a Chrome/Perfetto trace (at most
     `trace_limit` events) in `result.chrome_trace`. `stop_on` ends the run at the first
     violation of those kinds. max_events, max_wall_s and max_memory (bytes) bound the run
-    (sim.limits); a run over them ends early, with `result.truncated` saying why. Bad input
-    raises InputError (a ValueError) with one line saying what is wrong and what is valid.
+    (sim.limits); a run over them ends early, with `result.truncated` saying why. A
+    `strategy` object (sim.sched) overrides the spec's. Bad input raises InputError (a
+    ValueError) with one line saying what is wrong and what is valid.
     """
-    seed = check_count("seed", seed, minimum=0)
+    if isinstance(workload, RunSpec):
+        spec = workload
+    else:
+        spec = spec_for(workload, variant, seed, params=params, max_events=max_events,
+                        max_wall_s=max_wall_s, max_memory=max_memory, stop_on=stop_on,
+                        **overrides)
+    return run_spec(spec, trace=trace, trace_limit=trace_limit, strategy=strategy)
+
+
+def run_spec(spec: RunSpec, *, trace: bool = False, trace_limit: int = TRACE_LIMIT,
+             strategy: Strategy | None = None) -> Result:
+    """Run one RunSpec (no workload file needed) and return its Result."""
+    sc = SCENARIOS.get(spec.scenario)
+    if sc is None:
+        raise InputError(f"unknown scenario {spec.scenario!r}; valid: " + ", ".join(SCENARIOS))
+    seed = check_count("seed", spec.seed, minimum=0)
     limits = Limits(
-        max_events=Limits.max_events if max_events is None
-        else check_count("max_events", max_events),
-        max_wall_s=Limits.max_wall_s if max_wall_s is None
-        else check_positive("max_wall_s", max_wall_s),
-        max_memory=0 if max_memory is None else check_count("max_memory", max_memory))
+        max_events=Limits.max_events if spec.max_events is None
+        else check_count("max_events", spec.max_events),
+        max_wall_s=Limits.max_wall_s if spec.max_wall_s is None
+        else check_positive("max_wall_s", spec.max_wall_s),
+        max_memory=0 if spec.max_memory is None
+        else check_count("max_memory", spec.max_memory))
     trace_limit = check_count("trace_limit", trace_limit)
-    if params is not None and not isinstance(params, Mapping):
-        raise InputError("params must be a mapping of parameter names to values, got "
-                         f"{type(params).__name__}")
-    stops = check_kinds(stop_on)
-    if strategy is not None and not isinstance(strategy, Strategy):
+    stops = check_kinds(spec.stop_on)
+    if strategy is None:
+        strategy = make_strategy(spec.strategy)
+    elif not isinstance(strategy, Strategy):
         raise InputError("strategy must be a sim.sched strategy, got "
                          f"{type(strategy).__name__}")
-    v = variants.get(variant)
-    merged = dict(params or {})
-    merged.update(overrides)
-    w, p = resolve_params(workload, merged)
-    sc = SCENARIOS[w.scenario]
+    v = variants.get(spec.variant)
+    name = spec.workload or spec.scenario
+    p = resolve(sc.schema(), [("", dict(spec.params))], f"workload '{name}'")
+    sc.validate(p)
     need = sc.footprint(p)
     if need > limits.memory():
         raise InputError(
-            f"workload '{w.name}' would need about {need / 2**30:.1f} GiB of memory "
+            f"workload '{name}' would need about {need / 2**30:.1f} GiB of memory "
             f"(see its size parameters); the limit is {limits.memory() / 2**30:.1f} GiB "
             "(--max-memory)")
     k = sc.kernel(p, seed=seed, variant=v, strategy=strategy, trace=trace, stop_on=stops,
@@ -76,11 +112,12 @@ def simulate(workload: str, variant: str = "v2.6.33", seed: int = 0, *,
     model = sc.build(k, p)
     k.run(until=model.until_us, limits=limits)
     result = Result(
-        workload=w.name, variant=v.name, seed=seed, params=p, sim_time_us=k.now,
+        workload=name, variant=v.name, seed=seed, params=p, sim_time_us=k.now,
         events=k.events, violations=k.violations.records,
         violation_counts=dict(k.violations.counts),
         harm_counts=dict(k.violations.harm_counts), lock_stat=k.lock_stat(),
         windows=k.windows.to_dict(), contention_points=k.contention_points(),
+        lock_percentiles=k.lock_percentiles(),
         counters=dict(k.counters), extra=model.extra(), schedule=k.strategy.record(),
         truncated=k.truncated,
     )

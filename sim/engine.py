@@ -22,7 +22,7 @@ from .checks import ViolationLog
 from .checks.deadlock import DeadlockDetector
 from .checks.lockdep import Lockdep
 from .cpu import CpuSet
-from .hooks import Hooks
+from .hooks import Hooks, RunEnd
 from .limits import (GC_EVENTS, MEMORY_CHECK_EVENTS, WALL_CHECK_EVENTS, ZERO_STEP_YIELD, Limits,
                      resident_bytes)
 from .locks import LockClass, Mutex, PageLock, RwSemaphore, SpinLock
@@ -159,6 +159,11 @@ class Kernel:
         rows = [s.row() for c in self.lock_classes.values() for s in c.stats() if s.acquisitions]
         rows.sort(key=lambda r: (-r["contentions"], -r["acquisitions"], r["class"]))
         return rows
+
+    def lock_percentiles(self) -> dict[str, Any]:
+        """Per lock_stat row: p50 and p99 of contended waits and of holds (log buckets)."""
+        return {s.name: s.percentiles() for c in self.lock_classes.values()
+                for s in c.stats() if s.acquisitions}
 
     def contention_points(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -298,6 +303,7 @@ class Kernel:
             self.truncated = "interrupted"
         finally:
             self.events = n
+        self.hooks.emit(RunEnd(self.now))
 
     def zero_step(self, task: Task) -> bool:
         """Account a step that takes no simulated time; True when the stepping task should

@@ -8,9 +8,15 @@ immutable records (NamedTuples); an observer must not change kernel state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 E = TypeVar("E")
+
+
+class RunEnd(NamedTuple):
+    """The run is over (at `now`, simulated us): observers finish their figures."""
+
+    now: float
 
 
 class Hooks:

@@ -7,6 +7,10 @@ from typing import Any
 
 from .checks import Violation
 
+# The result's JSON layout. 2: `truncated` names why (or is null), `harm_counts`,
+# `schema_version` and `simulator_version` added.
+SCHEMA_VERSION = 2
+
 
 @dataclass
 class Result:
@@ -22,6 +26,7 @@ class Result:
     lock_stat: list[dict[str, Any]]
     windows: dict[str, Any]
     contention_points: dict[str, Any] = field(default_factory=dict)
+    lock_percentiles: dict[str, Any] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, Any] = field(default_factory=dict)
@@ -29,7 +34,10 @@ class Result:
     chrome_trace: dict[str, Any] | None = field(default=None, repr=False)  # not in to_dict
 
     def to_dict(self) -> dict[str, Any]:
+        from . import __version__
         d: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "simulator_version": __version__,
             "workload": self.workload,
             "variant": self.variant,
             "seed": self.seed,
@@ -43,6 +51,7 @@ class Result:
             "lock_stat": self.lock_stat,
             "windows": self.windows,
             "contention_points": self.contention_points,
+            "lock_percentiles": self.lock_percentiles,
             "counters": dict(sorted(self.counters.items())),
             "schedule": self.schedule,
             "truncated": self.truncated,

@@ -26,6 +26,47 @@ LOCK_STAT_KEYS = (
 )
 
 
+class LogHistogram:
+    """Counts of positive values (simulated us) in log-spaced buckets, PER_DECADE per decade
+    from 1 ns to 10 s (zero and below go in the first bucket, beyond in the last): quantiles
+    to within a bucket (a factor of 10**(1/8), 33%) in constant memory."""
+
+    PER_DECADE = 8
+    LOW = -3                              # 10**-3 us = 1 ns
+    SIZE = PER_DECADE * 10                # up to 10**7 us = 10 s
+
+    __slots__ = ("counts", "n")
+
+    def __init__(self) -> None:
+        self.counts = [0] * self.SIZE
+        self.n = 0
+
+    def add(self, x: float) -> None:
+        i = int((math.log10(x) - self.LOW) * self.PER_DECADE) if x > 0 else 0
+        self.counts[min(max(i, 0), self.SIZE - 1)] += 1
+        self.n += 1
+
+    def edge(self, i: int) -> float:
+        return 10 ** (self.LOW + i / self.PER_DECADE)
+
+    def quantile(self, q: float) -> float | None:
+        """The upper edge of the bucket holding the q-quantile (None if empty)."""
+        if not self.n:
+            return None
+        need = q * self.n
+        seen = 0
+        for i, c in enumerate(self.counts):
+            seen += c
+            if seen >= need and c:
+                return _r(self.edge(i + 1))
+        return _r(self.edge(self.SIZE))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Non-empty buckets as [lower edge us, count]."""
+        return {"per_decade": self.PER_DECADE,
+                "buckets": [[_r(self.edge(i)), c] for i, c in enumerate(self.counts) if c]}
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval for a proportion k/n (95% for z = 1.96)."""
     if n <= 0:
@@ -47,7 +88,8 @@ class LockStat:
 
     __slots__ = ("name", "con_bounces", "contentions", "wait_min", "wait_max", "wait_total",
                  "acq_bounces", "acquisitions", "hold_min", "hold_max", "hold_total", "holds",
-                 "points", "contending", "batch_size", "_bsum", "_bn", "batches")
+                 "points", "contending", "batch_size", "_bsum", "_bn", "batches",
+                 "wait_hist", "hold_hist")
 
     def __init__(self, name: str, batch_size: int = 1000) -> None:
         self.name = name
@@ -61,6 +103,14 @@ class LockStat:
         self._bsum = 0.0
         self._bn = 0
         self.batches: list[float] = []
+        self.wait_hist = LogHistogram()        # waits of contended acquisitions
+        self.hold_hist = LogHistogram()
+
+    def percentiles(self) -> dict[str, float | None]:
+        return {"wait_p50": self.wait_hist.quantile(0.5),
+                "wait_p99": self.wait_hist.quantile(0.99),
+                "hold_p50": self.hold_hist.quantile(0.5),
+                "hold_p99": self.hold_hist.quantile(0.99)}
 
     def contended(self, site: str, holder_site: str | None, bounce: bool) -> None:
         self.contentions += 1
@@ -76,6 +126,7 @@ class LockStat:
         if bounce:
             self.acq_bounces += 1
         if wait is not None:
+            self.wait_hist.add(wait)
             self.wait_total += wait
             if wait < self.wait_min:
                 self.wait_min = wait
@@ -89,6 +140,7 @@ class LockStat:
             self._bn = 0
 
     def released(self, hold: float) -> None:
+        self.hold_hist.add(hold)
         self.holds += 1
         self.hold_total += hold
         if hold < self.hold_min:
@@ -155,6 +207,8 @@ class Window:
     hits: int = 0
     widths: array = field(default_factory=lambda: array("d"))   # 8 bytes a sample
     hit_widths: list[float] = field(default_factory=list)
+    width_hist: LogHistogram = field(default_factory=LogHistogram)
+    extra: dict[str, Any] = field(default_factory=dict)           # an oracle's own figures
     hit_classes: dict[str, int] = field(default_factory=dict)
     open: dict[Any, OpenWindow] = field(default_factory=dict)
 
@@ -164,8 +218,10 @@ class Window:
                                "hit_classes": dict(sorted(self.hit_classes.items()))}
         if self.widths:
             out["width_us"] = _dist(self.widths)
+            out["width_hist"] = self.width_hist.to_dict()
         if self.hit_widths:
             out["hit_width_us"] = _dist(self.hit_widths)
+        out.update(self.extra)
         return out
 
 
@@ -218,6 +274,7 @@ class Windows:
             return None
         width = now - ow.t0
         w.widths.append(width)
+        w.width_hist.add(width)
         if ow.hit:
             w.hits += 1
             w.hit_widths.append(width)

@@ -7,6 +7,11 @@ remove_anon_migration_ptes). The window closes when that walk has the lock; it i
 the anon_vma was freed while it was open. A migration that ends without the walk (the page
 was not migrated, or another path restored it) is discarded, not a width sample.
 
+The summary adds `hit_rate` (hits over closed windows) and, beside it, what a memoryless
+model predicts: each anon_vma is freed at rate `free_rate_per_us` (frees over anon_vma-
+lifetime, i.e. over the time integral of live anon_vmas), so a window of the mean width w
+is hit with probability `estimated_hit_rate` = 1 - exp(-free_rate_per_us * w).
+
 Hit classes: `freed_outside_rcu`, the anon_vma was freed while the migrating task was in no
 RCU read-side section (in 2.6.33: before unmap_and_move's rcu_read_lock, Mel Gorman's case;
 nothing keeps its slab page from being destroyed); `slab_released`, by the time the walk
@@ -15,9 +20,12 @@ locked it, its slab page had gone back to the page allocator (the bug the commit
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
-from ..mm.events import AnonVmaAccess, AnonVmaFreed, MigrationBegin, MigrationEnd
+from ..hooks import RunEnd
+from ..mm.events import (AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed, MigrationBegin,
+                         MigrationEnd)
 from ..objects import PageAnon, PageKsm, page_anon_vma
 
 if TYPE_CHECKING:
@@ -34,8 +42,14 @@ class MigrationWindows:
         self.w.declare(NAME, "unmap_and_move of an anon page: from its start to the anon_vma "
                              "lock of remove_migration_ptes' walk; hit = that anon_vma was "
                              "freed meanwhile")
+        self.live = 0                     # anon_vmas allocated now
+        self.live_area = 0.0              # time integral of `live` (anon_vma-us)
+        self.frees = 0
+        self.since = 0.0
         k.hooks.subscribe(MigrationBegin, self.on_begin)
+        k.hooks.subscribe(AnonVmaAllocated, self.on_alloc)
         k.hooks.subscribe(AnonVmaFreed, self.on_freed)
+        k.hooks.subscribe(RunEnd, self.on_end_of_run)
         k.hooks.subscribe(AnonVmaAccess, self.on_access)
         k.hooks.subscribe(MigrationEnd, self.on_end)
 
@@ -44,7 +58,30 @@ class MigrationWindows:
         if PageAnon(page) and not PageKsm(page):
             self.w.open(NAME, ev.task.tid, self.k.now, page_anon_vma(page))
 
+    def _tick(self) -> None:
+        now = self.k.now
+        self.live_area += self.live * (now - self.since)
+        self.since = now
+
+    def on_alloc(self, ev: AnonVmaAllocated) -> None:
+        self._tick()
+        self.live += 1
+
+    def on_end_of_run(self, ev: RunEnd) -> None:
+        self._tick()
+        w = self.w.kinds[NAME]
+        rate = self.frees / self.live_area if self.live_area > 0 else 0.0
+        closed = len(w.widths)
+        mean = sum(w.widths) / closed if closed else 0.0
+        w.extra.update({
+            "hit_rate": round(w.hits / closed, 9) if closed else None,
+            "free_rate_per_us": round(rate, 12),
+            "estimated_hit_rate": round(1 - math.exp(-rate * mean), 9) if closed else None})
+
     def on_freed(self, ev: AnonVmaFreed) -> None:
+        self._tick()
+        self.live -= 1
+        self.frees += 1
         av, gen = ev.ptr.av, ev.ptr.gen
         for tid, ow in self.w.opened(NAME).items():
             p = ow.obj

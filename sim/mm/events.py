@@ -4,7 +4,8 @@
   word, a refcount, its list, its freeing. `writes` names what the access writes through the
   pointer (None for a read); `held` is True once a spin_lock has been granted;
   `speculative` marks an access made only to validate the pointer.
-- AnonVmaFreed: an anon_vma's current allocation ends (anon_vma_free of a live pointer).
+- AnonVmaAllocated / AnonVmaFreed: an anon_vma's allocation begins (anon_vma_alloc), and
+  ends (anon_vma_free of a live pointer).
 - MigrationBegin / MigrationEnd: unmap_and_move starts with a page, and is over with it
   (the old page unlocked, or given up before it was locked).
 - PteChange: a pte was written (set_pte_at) or cleared (pte_clear).
@@ -30,6 +31,11 @@ class AnonVmaAccess(NamedTuple):
     # page_mapped() re-check, and the unlock when the re-check fails): SLAB_DESTROY_BY_RCU
     # makes that safe by design, so a stale one is no violation unless the pointer is used
     speculative: bool = False
+
+
+class AnonVmaAllocated(NamedTuple):
+    task: Task
+    ptr: AnonVmaPtr
 
 
 class AnonVmaFreed(NamedTuple):

@@ -20,7 +20,7 @@ from .page_alloc import put_page
 from .pgtable import (make_migration_entry, pte_lockptr, pte_offset_map_lock, pte_present,
                       set_pte_at)
 from .slab import kmem_cache_alloc, kmem_cache_free
-from .events import AnonVmaAccess, AnonVmaFreed
+from .events import AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed
 from .vmscan import lru_cache_add
 
 if TYPE_CHECKING:
@@ -37,7 +37,9 @@ def anon_vma_alloc(k: "MmKernel", task: Task, owner: str) -> AnonVmaPtr:
     av.owner = owner
     av.head = []
     history(av, k, task, "alloc", gen=av.gen, owner=owner)
-    return AnonVmaPtr(av, av.gen)
+    ptr = AnonVmaPtr(av, av.gen)
+    k.hooks.emit(AnonVmaAllocated(task, ptr))
+    return ptr
 
 
 def anon_vma_free(k: "MmKernel", task: Task, ptr: AnonVmaPtr) -> None:

@@ -9,8 +9,25 @@ waiting task takes its next step, recording each pick so the run replays exactly
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..errors import InputError
 from .base import Strategy
 from .controlled import Controlled, RandomWalk, Replay, ReplayDivergence
 from .timed import Timed
 
-__all__ = ["Strategy", "Timed", "Controlled", "RandomWalk", "Replay", "ReplayDivergence"]
+__all__ = ["Strategy", "Timed", "Controlled", "RandomWalk", "Replay", "ReplayDivergence",
+           "make_strategy"]
+
+
+def make_strategy(spec: dict[str, Any]) -> Strategy:
+    """A strategy from its spec (plain data): {"name": "timed"}, {"name": "random"},
+    {"name": "replay", "choices": [...]}."""
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if name == "timed":
+        return Timed()
+    if name == "random":
+        return RandomWalk()
+    if name == "replay":
+        return Replay(list(spec.get("choices", [])))
+    raise InputError(f"unknown strategy {name!r}; valid: timed, random, replay")
