@@ -151,6 +151,85 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def _csv(text: str) -> list[str]:
+    items = [x.strip() for x in text.split(",")]
+    if not text.strip() or any(not x for x in items):
+        raise argparse.ArgumentTypeError(f"expected V1,V2,..., got {text!r}")
+    return items
+
+
+class _Progress:
+    """A bar on a terminal (tqdm); otherwise a line at each tenth of the way."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.shown = -1
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int, rate: float) -> None:
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, initial=done, unit="run", file=sys.stderr,
+                                smoothing=0.1)
+            else:
+                self.bar.update(done - self.bar.n)
+            return
+        tenth = done * 10 // max(total, 1)
+        if tenth != self.shown:
+            self.shown = tenth
+            eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 and done < total else ""
+            print(f"sweep: {done}/{total} runs ({100 * done // max(total, 1)}%), "
+                  f"{rate:.2f} runs/s{eta}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.sweep import make_sweep, parse_grid_arg, run_sweep
+    limits = {k: v for k, v in (("max_events", args.max_events),
+                                ("max_wall_s", args.max_wall_s),
+                                ("max_memory", args.max_memory)) if v is not None}
+    sweep = make_sweep(args.workload, variants=args.variant,
+                       grid=[parse_grid_arg(g) for g in args.grid or []], reps=args.reps,
+                       seed=args.seed, overrides=parse_sets(args.set or []), limits=limits)
+    progress = _Progress()
+    try:
+        out = run_sweep(sweep, args.out, backend=args.backend, jobs=args.jobs,
+                        address=args.address, batch=args.batch, progress=progress)
+    finally:
+        progress.close()
+    print(f"sweep {args.out}: {len(out.rows)}/{out.total} runs stored ({out.ran} now, "
+          f"{out.skipped} already there); `python run.py report {args.out}` summarises them")
+    if out.interrupted:
+        print(f"run.py: interrupted; {len(out.rows)} runs are stored and the same command "
+              "resumes the sweep", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sim.sweep.report import plot, render, summarize
+    summary = summarize(args.dir)
+    paths = plot(summary, args.dir) if summary["runs"] else []
+    if args.json:
+        print(json.dumps({**summary, "plots": [str(p) for p in paths]}, indent=2))
+    else:
+        print(render(summary))
+        for p in paths:
+            print(f"plot written to {p}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from sim.sweep.report import export_csv
+    n = export_csv(args.dir, args.csv)
+    print(f"{n} runs written to {args.csv}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = _Parser(prog="run.py", description="rmapsim: Linux v2.6.33 rmap/migration/KSM "
                  "concurrency simulator")
@@ -182,6 +261,43 @@ def main(argv: list[str] | None = None) -> int:
                    help="refuse a run estimated to need more, and stop one whose resident "
                         "memory grows past it (default: half the machine's RAM)")
     p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("sweep", help="run a grid of parameters x variants x replications")
+    p.add_argument("workload", help="a name from workloads/ or a path to a .toml file")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the sweep's directory (created; the same command resumes it)")
+    p.add_argument("--variant", type=_csv, default=None, metavar="V1,V2",
+                   help="variants to sweep (default: the file's [sweep] variants, or v2.6.33)")
+    p.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
+                   help="a parameter axis (repeatable; replaces the file's axis of that key)")
+    p.add_argument("--reps", type=_pos_int, default=None,
+                   help="replications per cell (default: the file's, or 1)")
+    p.add_argument("--seed", type=_nonneg_int, default=None,
+                   help="base seed; each run's seed derives from it, its cell and replication")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a fixed parameter override for every run (repeatable)")
+    p.add_argument("--jobs", type=_pos_int, default=None,
+                   help="worker processes (default: the CPU count)")
+    p.add_argument("--backend", choices=("local", "dask", "serial"), default="local",
+                   help="local process pool (default), a Dask cluster, or this process")
+    p.add_argument("--address", metavar="tcp://HOST:PORT",
+                   help="with --backend dask: join this scheduler (default: a LocalCluster)")
+    p.add_argument("--batch", type=_pos_int, default=None, metavar="N",
+                   help="runs per task (default: about eight tasks per job)")
+    p.add_argument("--max-events", type=_pos_int, default=None)
+    p.add_argument("--max-wall-s", type=_pos_seconds, default=None, metavar="S")
+    p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE")
+    p.set_defaults(fn=cmd_sweep)
+
+    p = sub.add_parser("report", help="summarise a sweep: rates, lock figures, windows, plots")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(fn=cmd_report)
+
+    p = sub.add_parser("export", help="a sweep's runs as CSV (one row per run)")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--csv", required=True, metavar="FILE")
+    p.set_defaults(fn=cmd_export)
 
     try:
         args = ap.parse_args(argv)

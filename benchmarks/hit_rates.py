@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""How often each variant surfaces each race outcome, per workload, over N seeds.
+"""How often each variant surfaces each race outcome, per workload: a sweep (sim.sweep) of
+every variant with `--reps` replications per workload, one at a realistic slab packing, and a
+deep cell of `--deep` replications of hotremove-exit under v2.6.33 for its rare
+use-after-free.
 
-Per cell (workload, variant): in how many seeds a migration race window was hit, the
-anon_vma was freed outside the migration's RCU section (unprotected), the slab page was
-destroyed before the walk; and in how many seeds an anon_vma access of each harm (benign,
-corrupting, use_after_free), a migration_pte_leak, a stale_stable_node or an oops was
-reported. Every count comes with its 95% Wilson interval. Writes
-results/reference/hit-rates.json and prints Markdown tables (README.md quotes them).
+Per cell: in how many replications a migration race window was hit, the anon_vma was freed
+outside the migration's RCU section (unprotected), the slab page was destroyed before the
+walk; and in how many an anon_vma access of each harm (benign, corrupting, use_after_free),
+a migration_pte_leak, a stale_stable_node or an oops was reported; each with its 95% Wilson
+interval. Writes results/reference/hit-rates.json and prints Markdown tables (README.md
+quotes them). Seeds derive from --seed, each cell and replication (sim.sweep).
 
-    python benchmarks/hit_rates.py [--seeds 40] [--start 0] [--jobs 2]
+    python benchmarks/hit_rates.py [--reps 40] [--deep 200] [--seed 0] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,87 +28,79 @@ sys.path.insert(0, str(ROOT))
 
 import sim  # noqa: E402
 from sim.stats import wilson  # noqa: E402
+from sim.sweep import make_sweep, run_sweep  # noqa: E402
 
 WORKLOADS = ("hotremove-exit", "numa-exit", "ksm-fork-migrate")
 PACKED = ("v2.6.33", "no-rcu", "anon-vma-refcount", "anon-vma-lock-get")   # at 170 per slab
 OUTCOMES = ("window_hit", "freed_outside_rcu", "slab_released", "benign", "corrupting",
             "use_after_free", "migration_pte_leak", "stale_stable_node", "oops")
+WIN = "win.migration_anon_vma."
 
 
-def outcomes(r: sim.Result) -> dict[str, int]:
-    """What one run shows, as counts (a seed 'shows' an outcome if its count is > 0)."""
-    w = r.windows.get("migration_anon_vma", {})
-    out = {"window_hit": w.get("hits", 0), **w.get("hit_classes", {})}
-    out.update(r.harm_counts)
-    for kind in ("migration_pte_leak", "stale_stable_node", "oops"):
-        out[kind] = r.violation_counts.get(kind, 0)
-    other = set(r.violation_counts) - {"anon_vma_stale", "anon_vma_use_after_free",
-                                        "migration_pte_leak", "stale_stable_node", "oops"}
-    out.update({k: r.violation_counts[k] for k in other})
-    out["windows"] = w.get("count", 0)
+def shows(row: dict, outcome: str) -> bool:
+    if outcome == "window_hit":
+        return (row.get(WIN + "hits") or 0) > 0
+    if outcome in ("freed_outside_rcu", "slab_released"):
+        return (row.get(WIN + f"hits.{outcome}") or 0) > 0
+    if outcome in ("benign", "corrupting", "use_after_free"):
+        return row[f"harm.{outcome}"] > 0
+    return row[f"v.{outcome}"] > 0
+
+
+def cell(rows: list[dict]) -> dict:
+    n = len(rows)
+    out = {}
+    for o in OUTCOMES:
+        k = sum(1 for r in rows if shows(r, o))
+        out[o] = {"seeds": k, "of": n, "ci95": [round(x, 4) for x in wilson(k, n)]}
     return out
 
 
-def one(job: tuple[str, str, int, tuple]) -> tuple[tuple, dict[str, int]]:
-    wl, v, s, over = job
-    return job, outcomes(sim.simulate(wl, variant=v, seed=s, **dict(over)))
-
-
-def cell_text(k: int, n: int) -> str:
-    lo, hi = wilson(k, n)
+def text(c: dict) -> str:
+    k, n = c["seeds"], c["of"]
+    lo, hi = c["ci95"]
     return f"{k}/{n} ({100 * lo:.0f}-{100 * hi:.0f}%)"
-
-
-def table(cells: dict[tuple[str, str], list[dict[str, int]]], title: str) -> list[str]:
-    lines = [title, "", "| workload | variant | " + " | ".join(OUTCOMES) + " |",
-             "|---|---|" + "---|" * len(OUTCOMES)]
-    for (wl, v), runs in cells.items():
-        n = len(runs)
-        row = [cell_text(sum(1 for r in runs if r.get(o, 0) > 0), n) for o in OUTCOMES]
-        lines.append(f"| {wl} | {v} | " + " | ".join(row) + " |")
-    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=40)
-    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--reps", type=int, default=40)
+    ap.add_argument("--deep", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     a = ap.parse_args()
-    seeds = range(a.start, a.start + a.seeds)
-    jobs = [(w, v, s, ()) for w in WORKLOADS for v in sim.VARIANTS for s in seeds]
-    packed = (("anon_vma_per_slab", 170),)
-    jobs += [("hotremove-exit", v, s, packed) for v in PACKED for s in seeds]
+    sweeps = [(f"{wl}", make_sweep(wl, variants=list(sim.VARIANTS), reps=a.reps, seed=a.seed))
+              for wl in WORKLOADS]
+    sweeps.append(("hotremove-exit/anon_vma_per_slab=170",
+                   make_sweep("hotremove-exit", variants=list(PACKED), reps=a.reps,
+                              seed=a.seed, overrides={"anon_vma_per_slab": 170})))
+    sweeps.append(("hotremove-exit/deep", make_sweep("hotremove-exit", reps=a.deep,
+                                                     seed=a.seed + 1)))
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=a.jobs) as ex:
-        results = list(ex.map(one, jobs, chunksize=4))
+    cells, runs = {}, 0
+    for label, sweep in sweeps:
+        rows = run_sweep(sweep, jobs=a.jobs).rows
+        runs += len(rows)
+        for variant in sweep.variants:
+            cells[f"{label}/{variant}" if "/" not in label else
+                  f"{label.split('/')[0]}/{variant}/{label.split('/')[1]}"] = \
+                cell([r for r in rows if r["variant"] == variant])
     wall = time.perf_counter() - t0
-    cells: dict[tuple[str, str], list[dict[str, int]]] = {}
-    packed_cells: dict[tuple[str, str], list[dict[str, int]]] = {}
-    for (w, v, s, over), res in results:
-        (packed_cells if over else cells).setdefault((w, v), []).append(res)
-    command = f"python benchmarks/hit_rates.py --seeds {a.seeds} --start {a.start}"
-    summary = {
-        f"{w}/{v}" + ("/anon_vma_per_slab=170" if c is packed_cells else ""): {
-            o: {"seeds": sum(1 for r in runs if r.get(o, 0) > 0), "of": len(runs),
-                "ci95": [round(x, 4) for x in wilson(sum(1 for r in runs
-                                                          if r.get(o, 0) > 0), len(runs))]}
-            for o in OUTCOMES}
-        for c in (cells, packed_cells) for (w, v), runs in c.items()}
+    command = (f"python benchmarks/hit_rates.py --reps {a.reps} --deep {a.deep} "
+               f"--seed {a.seed}")
     out = ROOT / "results" / "reference"
     out.mkdir(parents=True, exist_ok=True)
     (out / "hit-rates.json").write_text(json.dumps({
-        "command": command, "seeds": [seeds.start, seeds.stop - 1],
-        "simulator_version": sim.__version__, "cells": summary,
-        "runs": [{"workload": w, "variant": v, "seed": s, "params": dict(over), **res}
-                 for (w, v, s, over), res in results]}, indent=1) + "\n")
-    print(f"seeds {seeds.start}-{seeds.stop - 1}: in how many seeds each outcome appeared, "
-          f"with its 95% Wilson interval ({len(jobs)} runs, {wall:.0f} s wall on "
-          f"{a.jobs} jobs; `{command}`)\n")
-    print("\n".join(table(cells, "At each workload's defaults (2 anon_vmas per slab page):")))
-    print()
-    print("\n".join(table(packed_cells, "hotremove-exit at a realistic slab packing "
-                                        "(`--set anon_vma_per_slab=170`):")))
+        "command": command, "reps": a.reps, "deep": a.deep, "seed": a.seed,
+        "simulator_version": sim.__version__, "runs": runs, "wall_s": round(wall),
+        "cells": cells}, indent=1) + "\n")
+    print(f"{runs} runs, {wall:.0f} s wall on {a.jobs} jobs (`{command}`); in how many "
+          "replications each outcome appeared, with its 95% Wilson interval\n")
+    head = "| cell | " + " | ".join(OUTCOMES) + " |"
+    print(head)
+    print("|---|" + "---|" * len(OUTCOMES))
+    for name, c in cells.items():
+        print(f"| {name} | " + " | ".join(text(c[o]) for o in OUTCOMES) + " |")
 
 
 if __name__ == "__main__":

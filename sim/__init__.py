@@ -16,4 +16,10 @@ from .variants import VARIANTS
 from .workload import available as workloads
 
 __all__ = ["__version__", "simulate", "run_spec", "spec_for", "RunSpec", "resolve_params",
-           "Result", "InputError", "VARIANTS", "VIOLATION_KINDS", "workloads"]
+           "Result", "InputError", "VARIANTS", "VIOLATION_KINDS", "workloads", "load_results"]
+
+
+def load_results(out: str) -> "pandas.DataFrame":  # type: ignore[name-defined] # noqa: F821
+    """A stored sweep's runs as a tidy pandas DataFrame (sim.sweep.report.load_results)."""
+    from .sweep.report import load_results as _load
+    return _load(out)

@@ -8,6 +8,11 @@ A workload is a TOML file in workloads/ (or any path):
     cpus = 4
     [params.costs]                      # nested tables flatten to dotted keys: costs.lock_op
     lock_op = 0.0
+    [sweep]                             # optional: what `run.py sweep` varies (sim.sweep)
+    variants = ["v2.6.33", "no-rcu"]
+    reps = 10
+    cpus = [2, 4]                       # a list is swept; a table is a range:
+    think_us = {from = 1, to = 100, steps = 5, scale = "log"}
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class Workload:
     scenario: str
     description: str
     values: dict[str, Any] = field(default_factory=dict)
+    sweep: dict[str, Any] = field(default_factory=dict)      # the [sweep] table, unparsed
 
 
 def available() -> list[str]:
@@ -77,7 +83,7 @@ def load(name_or_path: str) -> Workload:
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read: {e}") from None
     from .scenarios import SCENARIOS
-    allowed = {"scenario", "description", "params"}
+    allowed = {"scenario", "description", "params", "sweep"}
     extra = sorted(set(data) - allowed)
     if extra:
         raise InputError(f"{path}: unknown top-level key '{extra[0]}'; valid: "
@@ -97,7 +103,22 @@ def load(name_or_path: str) -> Workload:
         raise InputError(f"{path}: 'params' must be a table ([params])")
     values: dict[str, Any] = {}
     _flatten("", params, values, path)
-    return Workload(path.stem, path, scenario, desc, values)
+    sweep = data.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise InputError(f"{path}: 'sweep' must be a table ([sweep])")
+    return Workload(path.stem, path, scenario, desc, values, _flatten_sweep(sweep))
+
+
+def _flatten_sweep(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """[sweep] keys to axes: nested tables are dotted keys ([sweep.costs] page_copy = [..]),
+    except a range table ({from, to, steps, scale}), which stays whole."""
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, dict) and not {"from", "to"} & set(v):
+            out.update(_flatten_sweep(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def parse_sets(items: list[str]) -> dict[str, str]:

@@ -4,7 +4,7 @@ Every unmap_and_move of an anon (not KSM) page opens a window when it starts wit
 from then on it holds page->mapping's anon_vma pointer and nothing proves that anon_vma live
 until remove_migration_ptes' walk locks it (rmap_walk_anon, or before this commit
 remove_anon_migration_ptes). The window closes when that walk has the lock; it is *hit* if
-the anon_vma was freed while it was open. A migration that ends without the walk (the page
+the anon_vma was freed while it was open (or already when it opened). A migration that ends without the walk (the page
 was not migrated, or another path restored it) is discarded, not a width sample.
 
 The summary adds `hit_rate` (hits over closed windows) and, beside it, what a memoryless
@@ -12,8 +12,9 @@ model predicts: each anon_vma is freed at rate `free_rate_per_us` (frees over an
 lifetime, i.e. over the time integral of live anon_vmas), so a window of the mean width w
 is hit with probability `estimated_hit_rate` = 1 - exp(-free_rate_per_us * w).
 
-Hit classes: `freed_outside_rcu`, the anon_vma was freed while the migrating task was in no
-RCU read-side section (in 2.6.33: before unmap_and_move's rcu_read_lock, Mel Gorman's case;
+Hit classes: `freed_before_start`, the anon_vma was already freed when unmap_and_move began
+(the owner exited after the page was isolated); `freed_outside_rcu`, the anon_vma was freed
+while the migrating task was in no RCU read-side section (in 2.6.33: before unmap_and_move's rcu_read_lock, Mel Gorman's case;
 nothing keeps its slab page from being destroyed); `slab_released`, by the time the walk
 locked it, its slab page had gone back to the page allocator (the bug the commit warns of).
 """
@@ -41,7 +42,7 @@ class MigrationWindows:
         self.w = k.windows
         self.w.declare(NAME, "unmap_and_move of an anon page: from its start to the anon_vma "
                              "lock of remove_migration_ptes' walk; hit = that anon_vma was "
-                             "freed meanwhile")
+                             "freed meanwhile (or before)")
         self.live = 0                     # anon_vmas allocated now
         self.live_area = 0.0              # time integral of `live` (anon_vma-us)
         self.frees = 0
@@ -56,7 +57,14 @@ class MigrationWindows:
     def on_begin(self, ev: MigrationBegin) -> None:
         page = ev.mig.page
         if PageAnon(page) and not PageKsm(page):
-            self.w.open(NAME, ev.task.tid, self.k.now, page_anon_vma(page))
+            ptr = page_anon_vma(page)
+            self.w.open(NAME, ev.task.tid, self.k.now, ptr)
+            if ptr is not None and not ptr.valid():
+                # freed already: the owner exited after isolation (its mmu_gather still
+                # held the page, so page_count was not 1)
+                ow = self.w.opened(NAME)[ev.task.tid]
+                ow.hit = True
+                ow.classes.update(("freed_outside_rcu", "freed_before_start"))
 
     def _tick(self) -> None:
         now = self.k.now

@@ -1,0 +1,15 @@
+"""Workload sweeps: grids of parameters x variants x replications, run on this process, a
+local pool or a Dask cluster, stored crash-safely in a directory, and reported with
+confidence intervals and plots.
+
+    sweep = sim.sweep.make_sweep("hotremove-exit", variants=["v2.6.33", "no-rcu"],
+                                 grid=[("exit_rate", [50, 100, 200])], reps=10)
+    outcome = sim.sweep.run_sweep(sweep, "results/my-sweep", jobs=2)
+    df = sim.load_results("results/my-sweep")          # pandas (the `sweep` extra)
+"""
+
+from .grid import Cell, SweepDef, derive_seed, make_sweep, parse_grid_arg
+from .runner import SweepOutcome, run_sweep, stored_rows
+
+__all__ = ["Cell", "SweepDef", "SweepOutcome", "derive_seed", "make_sweep", "parse_grid_arg",
+           "run_sweep", "stored_rows"]

@@ -1,0 +1,334 @@
+"""What a sweep shows: a tidy table of its runs, per-cell summaries with 95% intervals, and
+plots. Needs the `sweep` extra (pandas, matplotlib).
+
+Per cell: the fraction of replications showing each violation kind and harm (Wilson score
+interval); the mean and p99 wait and hold per lock class (mean over replications, Student-t
+interval); the race window's count, width percentiles, pooled hit rate (Wilson) and the
+memoryless estimate 1 - exp(-free rate x mean width) beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..stats import LogHistogram, wilson
+from ..scenarios import SCENARIOS
+from .grid import SweepDef
+from .runner import stored_rows
+from .store import check_dir, read_definition
+
+# two-sided 95% Student t quantiles, by degrees of freedom (1.96 beyond)
+_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+HARMS_SHOWN = ("benign", "corrupting", "use_after_free")
+
+
+def t95(df: int) -> float:
+    return _T95[df - 1] if 1 <= df <= len(_T95) else 1.96
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise InputError("sweep results need pandas: pip install 'rmapsim[sweep]'") from None
+    return pandas
+
+
+def load_results(out: str | os.PathLike) -> Any:
+    """The sweep's runs as a tidy pandas DataFrame: one row per run, in cell and
+    replication order; columns `cell`, `rep`, `seed`, `variant`, `params.<swept key>`,
+    `v.<kind>`, `harm.<harm>`, `lock.<class>.<figure>`, `win.<window>.<figure>`, ..."""
+    pd = _pandas()
+    return pd.DataFrame(stored_rows(out))
+
+
+def mean_ci(values: list[float]) -> dict[str, float | None]:
+    xs = [x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    if not xs:
+        return {"mean": None, "lo": None, "hi": None, "n": 0}
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return {"mean": round(m, 6), "lo": None, "hi": None, "n": len(xs)}
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+    h = t95(len(xs) - 1) * sd / math.sqrt(len(xs))
+    # every figure here is non-negative: the interval is clipped at 0
+    return {"mean": round(m, 6), "lo": round(max(m - h, 0.0), 6), "hi": round(m + h, 6),
+            "n": len(xs)}
+
+
+def rate(k: int, n: int) -> dict[str, Any]:
+    lo, hi = wilson(k, n)
+    return {"k": k, "n": n, "rate": round(k / n, 6) if n else None, "lo": round(lo, 6),
+            "hi": round(hi, 6)}
+
+
+def summarize(out: str | os.PathLike) -> dict[str, Any]:
+    """Per-cell figures of a stored sweep (plain data: `report --json` prints it)."""
+    d = check_dir(out)
+    sweep = read_definition(d)
+    rows = stored_rows(d)
+    by_cell: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_cell.setdefault(r["cell"], []).append(r)
+    kinds = sorted({k[2:] for r in rows for k, v in r.items() if k.startswith("v.") and v})
+    classes = _top_classes(rows)
+    cells = []
+    for cell in sweep.cells():
+        rs = by_cell.get(cell.index, [])
+        n = len(rs)
+        c: dict[str, Any] = {"cell": cell.index, "label": cell.label, "variant": cell.variant,
+                             "params": dict(cell.values), "runs": n, "of": sweep.reps,
+                             "truncated": sum(1 for r in rs if r["truncated"])}
+        c["violations"] = {k: rate(sum(1 for r in rs if r.get(f"v.{k}", 0) > 0), n)
+                           for k in kinds}
+        c["harm"] = {h: rate(sum(1 for r in rs if r.get(f"harm.{h}", 0) > 0), n)
+                     for h in HARMS_SHOWN}
+        c["locks"] = {cls: {f: mean_ci([r.get(f"lock.{cls}.{f}") for r in rs])
+                            for f in ("wait_mean_us", "wait_p99_us", "hold_avg_us",
+                                      "hold_p99_us", "contentions")}
+                      for cls in classes}
+        c["windows"] = _windows(rs)
+        cells.append(c)
+    schema = SCENARIOS[sweep.scenario].schema()
+    return {"dir": str(d), "workload": sweep.workload, "variants": list(sweep.variants),
+            "axes": {k: list(v) for k, v in sweep.axes},
+            "units": {k: schema[k].unit for k, _ in sweep.axes}, "reps": sweep.reps,
+            "seed": sweep.seed, "runs": len(rows), "of": len(sweep.cells()) * sweep.reps,
+            "cells": cells}
+
+
+def _top_classes(rows: list[dict[str, Any]], n: int = 6) -> list[str]:
+    total: dict[str, float] = {}
+    for r in rows:
+        for k, v in r.items():
+            if k.startswith("lock.") and k.endswith(".contentions"):
+                cls = k[5:-len(".contentions")]
+                total[cls] = total.get(cls, 0) + (v or 0)
+    return [c for c, _ in sorted(total.items(), key=lambda x: (-x[1], x[0]))[:n]]
+
+
+def _windows(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    names = sorted({k.split(".")[1] for r in rs for k in r if k.startswith("win.")})
+    out = {}
+    for name in names:
+        pre = f"win.{name}."
+        hits = sum(r.get(pre + "hits") or 0 for r in rs)
+        closed = sum(r.get(pre + "closed") or 0 for r in rs)
+        out[name] = {
+            "count": mean_ci([r.get(pre + "count") for r in rs]),
+            "width_p50_us": mean_ci([r.get(pre + "width_p50_us") for r in rs]),
+            "width_p99_us": mean_ci([r.get(pre + "width_p99_us") for r in rs]),
+            "hits": hits, "closed": closed,
+            "hit_rate": rate(hits, closed) if closed else None,
+            "estimated_hit_rate": mean_ci([r.get(pre + "estimated_hit_rate") for r in rs]),
+            "runs_hit": rate(sum(1 for r in rs if (r.get(pre + "hits") or 0) > 0), len(rs)),
+            "classes": {c: sum(r.get(pre + f"hits.{c}") or 0 for r in rs)
+                        for c in ("freed_outside_rcu", "slab_released")}}
+    return out
+
+
+def _pct(x: dict[str, Any] | None) -> str:
+    if not x or x.get("rate") is None:
+        return "-"
+    return f"{x['k']}/{x['n']} {100 * x['rate']:.0f}% [{100 * x['lo']:.0f}-{100 * x['hi']:.0f}]"
+
+
+def _mci(x: dict[str, Any], digits: int = 3) -> str:
+    if x["mean"] is None:
+        return "-"
+    if x["lo"] is None:
+        return f"{x['mean']:.{digits}g}"
+    return f"{x['mean']:.{digits}g} [{x['lo']:.{digits}g}, {x['hi']:.{digits}g}]"
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The report as text: one block per cell."""
+    s = summary
+    lines = [f"sweep {s['dir']}: workload {s['workload']}, {s['runs']}/{s['of']} runs, "
+             f"{s['reps']} replications per cell, base seed {s['seed']}",
+             "rates: replications showing it, k/n, with 95% Wilson intervals; lock figures: "
+             "mean over replications [95% t interval], us", ""]
+    for c in s["cells"]:
+        lines.append(f"cell {c['cell']}: {c['label']}  ({c['runs']}/{c['of']} runs"
+                     + (f", {c['truncated']} truncated" if c["truncated"] else "") + ")")
+        viol = ", ".join(f"{k} {_pct(v)}" for k, v in c["violations"].items())
+        lines.append("  violations: " + (viol or "none"))
+        lines.append("  harm: " + ", ".join(f"{h} {_pct(v)}" for h, v in c["harm"].items()))
+        for name, w in c["windows"].items():
+            hr = w["hit_rate"]
+            lines.append(
+                f"  window {name}: {_mci(w['count'], 4)} per run, width p50 "
+                f"{_mci(w['width_p50_us'])} p99 {_mci(w['width_p99_us'])} us; "
+                f"hit rate {hr['k'] if hr else 0}/{w['closed']}"
+                + (f" = {hr['rate']:.2e} [{hr['lo']:.2e}, {hr['hi']:.2e}]" if hr else "")
+                + f", memoryless estimate {_mci(w['estimated_hit_rate'])}; runs hit "
+                f"{_pct(w['runs_hit'])}; freed outside RCU {w['classes']['freed_outside_rcu']}"
+                f", slab released {w['classes']['slab_released']}")
+        for cls, f in c["locks"].items():
+            lines.append(f"  {cls:<22} wait mean {_mci(f['wait_mean_us'])} p99 "
+                         f"{_mci(f['wait_p99_us'])}; hold avg {_mci(f['hold_avg_us'])} p99 "
+                         f"{_mci(f['hold_p99_us'])}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- plots -----------------------------------------------------------------------------------
+
+def _series(summary: dict[str, Any]) -> tuple[str | None, dict[str, list[dict[str, Any]]]]:
+    """The x axis (the first numeric axis, if any) and the cells of each line (a variant and
+    the other axes' values)."""
+    axes = summary["axes"]
+    xkey = next((k for k, v in axes.items()
+                 if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)),
+                None)
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for c in summary["cells"]:
+        rest = " ".join(f"{k}={v}" for k, v in c["params"].items() if k != xkey)
+        lines.setdefault((c["variant"] + " " + rest).strip(), []).append(c)
+    return xkey, lines
+
+
+def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
+    """rates.png, lock_wait.png and window_widths.png in `out`; returns their paths."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("sweep plots need matplotlib: pip install 'rmapsim[sweep]'") from None
+    out = Path(out)
+    xkey, lines = _series(summary)
+    xs_all = sorted({c["params"].get(xkey) for c in summary["cells"]}) if xkey else []
+    logx = bool(xkey) and len(xs_all) > 2 and min(xs_all) > 0 and \
+        max(xs_all) / min(xs_all) >= 20
+    unit = summary.get("units", {}).get(xkey or "", "")
+    xlabel = (f"{xkey} ({unit})" if unit else xkey) if xkey else "cell"
+    paths = []
+
+    def xof(c: dict[str, Any]) -> float:
+        return c["params"][xkey] if xkey else c["cell"]
+
+    # 1. rates with interval bands
+    outcomes = [("window hit (runs)", lambda c: next(iter(c["windows"].values()),
+                                                      {}).get("runs_hit"))]
+    outcomes += [(f"{h} access", (lambda h: lambda c: c["harm"][h])(h)) for h in HARMS_SHOWN
+                 if any(c["harm"][h]["k"] for c in summary["cells"])]
+    kinds = sorted({k for c in summary["cells"] for k, v in c["violations"].items()
+                    if v["k"] and not k.startswith("anon_vma")})
+    outcomes += [(k, (lambda k: lambda c: c["violations"].get(k))(k)) for k in kinds]
+    outcomes = outcomes[:6]
+    fig, axs = plt.subplots(1, len(outcomes), figsize=(4.6 * len(outcomes), 3.8),
+                            squeeze=False)
+    for ax, (title, get) in zip(axs[0], outcomes):
+        for name, cells in lines.items():
+            pts = [(xof(c), get(c)) for c in cells if get(c) and get(c)["rate"] is not None]
+            if not pts:
+                continue
+            pts.sort(key=lambda p: p[0])
+            x = [p[0] for p in pts]
+            ax.plot(x, [100 * p[1]["rate"] for p in pts], marker="o", label=name)
+            ax.fill_between(x, [100 * p[1]["lo"] for p in pts],
+                            [100 * p[1]["hi"] for p in pts], alpha=0.2)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("replications showing it (%), 95% Wilson band")
+        ax.set_ylim(-2, 102)
+        if logx:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axs[0][0].legend(fontsize=8)
+    fig.suptitle(f"{summary['workload']}: outcomes per cell "
+                 f"({summary['reps']} replications each)")
+    fig.tight_layout()
+    paths.append(_save(fig, out / "rates.png", plt))
+
+    # 2. lock wait against the swept parameter, per lock class
+    classes = list(summary["cells"][0]["locks"])[:4] if summary["cells"] else []
+    if classes:
+        fig, axs = plt.subplots(1, len(classes), figsize=(4.6 * len(classes), 3.8),
+                                squeeze=False)
+        for ax, cls in zip(axs[0], classes):
+            for name, cells in lines.items():
+                pts = sorted(((xof(c), c["locks"][cls]["wait_mean_us"]) for c in cells
+                              if c["locks"].get(cls, {}).get("wait_mean_us", {}).get("mean")
+                              is not None), key=lambda p: p[0])
+                if not pts:
+                    continue
+                x = [p[0] for p in pts]
+                ax.plot(x, [p[1]["mean"] for p in pts], marker="o", label=name)
+                if all(p[1]["lo"] is not None for p in pts):
+                    ax.fill_between(x, [p[1]["lo"] for p in pts], [p[1]["hi"] for p in pts],
+                                    alpha=0.2)
+            ax.set_title(cls)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("mean wait per acquisition (us), 95% t band")
+            if logx:
+                ax.set_xscale("log")
+            ax.grid(alpha=0.3)
+        axs[0][0].legend(fontsize=8)
+        fig.suptitle(f"{summary['workload']}: lock wait against {xlabel}")
+        fig.tight_layout()
+        paths.append(_save(fig, out / "lock_wait.png", plt))
+
+    # 3. the race window's width distribution, per variant
+    hist = _width_hists(out, summary)
+    if hist:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for variant, (edges, counts) in hist.items():
+            total = sum(counts) or 1
+            ax.stairs([100 * c / total for c in counts], edges, label=variant)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("window width (us), log scale")
+        ax.set_ylabel("windows (%), log scale")
+        ax.set_title(f"{summary['workload']}: migration race-window widths, all cells")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(_save(fig, out / "window_widths.png", plt))
+    return paths
+
+
+def _width_hists(out: Path, summary: dict[str, Any]) -> dict[str, tuple[list, list]]:
+    """Per variant: bucket edges (one more than counts) and counts, empty buckets included,
+    summed over every run (LogHistogram buckets: a bucket index from its lower edge)."""
+    acc: dict[str, dict[int, int]] = {}
+    per = LogHistogram.PER_DECADE
+    for r in stored_rows(out):
+        for k, v in r.items():
+            if k.startswith("win.") and k.endswith(".width_hist") and v:
+                for edge, n in json.loads(v).get("buckets", []):
+                    i = round((math.log10(edge) - LogHistogram.LOW) * per)
+                    d = acc.setdefault(r["variant"], {})
+                    d[i] = d.get(i, 0) + n
+    out_: dict[str, tuple[list, list]] = {}
+    for variant, d in acc.items():
+        lo, hi = min(d), max(d)
+        edges = [10 ** (LogHistogram.LOW + i / per) for i in range(lo, hi + 2)]
+        out_[variant] = (edges, [d.get(i, 0) for i in range(lo, hi + 1)])
+    return out_
+
+
+def _save(fig: Any, path: Path, plt: Any) -> Path:
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def export_csv(out: str | os.PathLike, csv: str | os.PathLike) -> int:
+    df = load_results(out)
+    try:
+        df.to_csv(csv, index=False)
+    except OSError as e:
+        raise InputError(f"--csv: cannot write '{csv}': {e.strerror}") from None
+    return len(df)
+
+
+__all__ = ["load_results", "summarize", "render", "plot", "export_csv", "SweepDef"]
