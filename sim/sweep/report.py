@@ -181,22 +181,31 @@ def render(summary: dict[str, Any]) -> str:
 
 # --- plots -----------------------------------------------------------------------------------
 
-def _series(summary: dict[str, Any]) -> tuple[str | None, dict[str, list[dict[str, Any]]]]:
-    """The x axis (the first numeric axis, if any) and the cells of each line (a variant and
-    the other axes' values)."""
+def _layout(summary: dict[str, Any]) -> tuple[str | None, list[str], list[str]]:
+    """The x axis (the first numeric axis, if any), the facets (one row per combination of
+    the other axes' values) and the variants (one line each)."""
     axes = summary["axes"]
     xkey = next((k for k, v in axes.items()
                  if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)),
                 None)
-    lines: dict[str, list[dict[str, Any]]] = {}
+    facets: list[str] = []
     for c in summary["cells"]:
-        rest = " ".join(f"{k}={v}" for k, v in c["params"].items() if k != xkey)
-        lines.setdefault((c["variant"] + " " + rest).strip(), []).append(c)
-    return xkey, lines
+        f = _facet(c, xkey)
+        if f not in facets:
+            facets.append(f)
+    return xkey, facets, list(summary["variants"])
+
+
+def _facet(c: dict[str, Any], xkey: str | None) -> str:
+    return " ".join(f"{k}={v}" for k, v in c["params"].items() if k != xkey) or "all cells"
+
+
+MAX_FACETS = 6
 
 
 def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
-    """rates.png, lock_wait.png and window_widths.png in `out`; returns their paths."""
+    """rates.png, lock_wait.png and window_widths.png in `out`; returns their paths. Each
+    figure has a row per combination of the non-x axes (up to six), a line per variant."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -204,7 +213,9 @@ def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
     except ImportError:
         raise InputError("sweep plots need matplotlib: pip install 'rmapsim[sweep]'") from None
     out = Path(out)
-    xkey, lines = _series(summary)
+    xkey, facets, variants = _layout(summary)
+    facets = facets[:MAX_FACETS]
+    colors = {v: f"C{i % 10}" for i, v in enumerate(variants)}
     xs_all = sorted({c["params"].get(xkey) for c in summary["cells"]}) if xkey else []
     logx = bool(xkey) and len(xs_all) > 2 and min(xs_all) > 0 and \
         max(xs_all) / min(xs_all) >= 20
@@ -215,67 +226,66 @@ def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
     def xof(c: dict[str, Any]) -> float:
         return c["params"][xkey] if xkey else c["cell"]
 
+    def grid(columns: list[tuple[str, Any]], ylabel: str, band: bool, pct: bool,
+             title: str, name: str) -> Path:
+        fig, axs = plt.subplots(len(facets), len(columns), squeeze=False,
+                                figsize=(4.2 * len(columns), 2.9 * len(facets) + 0.9))
+        for row, facet in enumerate(facets):
+            for col, (ctitle, get) in enumerate(columns):
+                ax = axs[row][col]
+                for v in variants:
+                    cells = [c for c in summary["cells"]
+                             if c["variant"] == v and _facet(c, xkey) == facet]
+                    pts = sorted(((xof(c), get(c)) for c in cells
+                                  if get(c) and get(c).get("rate" if pct else "mean")
+                                  is not None), key=lambda p: p[0])
+                    if not pts:
+                        continue
+                    x = [p[0] for p in pts]
+                    k = 100 if pct else 1
+                    y = [k * p[1]["rate" if pct else "mean"] for p in pts]
+                    ax.plot(x, y, marker="o", ms=3, color=colors[v], label=v)
+                    if band and all(p[1].get("lo") is not None for p in pts):
+                        ax.fill_between(x, [k * p[1]["lo"] for p in pts],
+                                        [k * p[1]["hi"] for p in pts], color=colors[v],
+                                        alpha=0.12, linewidth=0)
+                ax.set_title(f"{ctitle}\n{facet}" if len(facets) > 1 else ctitle,
+                             fontsize=9)
+                if pct:
+                    ax.set_ylim(-3, 103)
+                if logx:
+                    ax.set_xscale("log")
+                ax.grid(alpha=0.3)
+                if row == len(facets) - 1:
+                    ax.set_xlabel(xlabel)
+                if col == 0:
+                    ax.set_ylabel(ylabel, fontsize=8)
+        handles, labels = axs[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(variants))
+        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (2.9 * len(facets) + 0.9)))
+        return _save(fig, out / name, plt)
+
     # 1. rates with interval bands
-    outcomes = [("window hit (runs)", lambda c: next(iter(c["windows"].values()),
-                                                      {}).get("runs_hit"))]
+    first_window = lambda c: next(iter(c["windows"].values()), {}).get("runs_hit")  # noqa
+    outcomes: list[tuple[str, Any]] = [("window hit", first_window)]
     outcomes += [(f"{h} access", (lambda h: lambda c: c["harm"][h])(h)) for h in HARMS_SHOWN
                  if any(c["harm"][h]["k"] for c in summary["cells"])]
     kinds = sorted({k for c in summary["cells"] for k, v in c["violations"].items()
                     if v["k"] and not k.startswith("anon_vma")})
     outcomes += [(k, (lambda k: lambda c: c["violations"].get(k))(k)) for k in kinds]
-    outcomes = outcomes[:6]
-    fig, axs = plt.subplots(1, len(outcomes), figsize=(4.6 * len(outcomes), 3.8),
-                            squeeze=False)
-    for ax, (title, get) in zip(axs[0], outcomes):
-        for name, cells in lines.items():
-            pts = [(xof(c), get(c)) for c in cells if get(c) and get(c)["rate"] is not None]
-            if not pts:
-                continue
-            pts.sort(key=lambda p: p[0])
-            x = [p[0] for p in pts]
-            ax.plot(x, [100 * p[1]["rate"] for p in pts], marker="o", label=name)
-            ax.fill_between(x, [100 * p[1]["lo"] for p in pts],
-                            [100 * p[1]["hi"] for p in pts], alpha=0.2)
-        ax.set_title(title)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("replications showing it (%), 95% Wilson band")
-        ax.set_ylim(-2, 102)
-        if logx:
-            ax.set_xscale("log")
-        ax.grid(alpha=0.3)
-    axs[0][0].legend(fontsize=8)
-    fig.suptitle(f"{summary['workload']}: outcomes per cell "
-                 f"({summary['reps']} replications each)")
-    fig.tight_layout()
-    paths.append(_save(fig, out / "rates.png", plt))
+    paths.append(grid(outcomes[:5], "replications showing it (%)\n95% Wilson band", True,
+                      True, f"{summary['workload']}: outcomes per cell, "
+                      f"{summary['reps']} replications each", "rates.png"))
 
     # 2. lock wait against the swept parameter, per lock class
     classes = list(summary["cells"][0]["locks"])[:4] if summary["cells"] else []
     if classes:
-        fig, axs = plt.subplots(1, len(classes), figsize=(4.6 * len(classes), 3.8),
-                                squeeze=False)
-        for ax, cls in zip(axs[0], classes):
-            for name, cells in lines.items():
-                pts = sorted(((xof(c), c["locks"][cls]["wait_mean_us"]) for c in cells
-                              if c["locks"].get(cls, {}).get("wait_mean_us", {}).get("mean")
-                              is not None), key=lambda p: p[0])
-                if not pts:
-                    continue
-                x = [p[0] for p in pts]
-                ax.plot(x, [p[1]["mean"] for p in pts], marker="o", label=name)
-                if all(p[1]["lo"] is not None for p in pts):
-                    ax.fill_between(x, [p[1]["lo"] for p in pts], [p[1]["hi"] for p in pts],
-                                    alpha=0.2)
-            ax.set_title(cls)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel("mean wait per acquisition (us), 95% t band")
-            if logx:
-                ax.set_xscale("log")
-            ax.grid(alpha=0.3)
-        axs[0][0].legend(fontsize=8)
-        fig.suptitle(f"{summary['workload']}: lock wait against {xlabel}")
-        fig.tight_layout()
-        paths.append(_save(fig, out / "lock_wait.png", plt))
+        cols = [(cls, (lambda cls: lambda c: c["locks"].get(cls, {}).get("wait_mean_us"))(cls))
+                for cls in classes]
+        paths.append(grid(cols, "mean wait per acquisition (us)\n95% t band", True, False,
+                          f"{summary['workload']}: lock wait against {xlabel}",
+                          "lock_wait.png"))
 
     # 3. the race window's width distribution, per variant
     hist = _width_hists(out, summary)
@@ -283,7 +293,8 @@ def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
         fig, ax = plt.subplots(figsize=(7, 4))
         for variant, (edges, counts) in hist.items():
             total = sum(counts) or 1
-            ax.stairs([100 * c / total for c in counts], edges, label=variant)
+            ax.stairs([100 * c / total for c in counts], edges, label=variant,
+                      color=colors.get(variant))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("window width (us), log scale")
