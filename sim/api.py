@@ -111,6 +111,7 @@ def run_spec(spec: RunSpec, *, trace: bool = False, trace_limit: int = TRACE_LIM
                   trace_limit=trace_limit)
     model = sc.build(k, p)
     k.run(until=model.until_us, limits=limits)
+    strategy.finished()
     result = Result(
         workload=name, variant=v.name, seed=seed, params=p, sim_time_us=k.now,
         events=k.events, violations=k.violations.records,

@@ -28,7 +28,7 @@ from .limits import (GC_EVENTS, MEMORY_CHECK_EVENTS, WALL_CHECK_EVENTS, ZERO_STE
 from .locks import LockClass, Mutex, PageLock, RwSemaphore, SpinLock
 from .rcu import Rcu
 from .rng import Rng
-from .sched import Strategy, Timed
+from .sched import YIELD, Strategy, Timed
 from .stats import Windows
 from .task import Task
 from .trace import TRACE_LIMIT, Tracer
@@ -126,9 +126,11 @@ class Kernel:
         self.oracles: dict[str, Any] = {}   # name -> installed oracle (sim.checks)
         self._observers: list[list[Any]] = []
         self.strategy = strategy if strategy is not None else Timed()
-        self.strategy.attach(self)
+        self.strategy.attach(self)      # new_execution() is the caller's, once per run
         self.step = self.strategy.step      # hot path: no indirection per call
         self.spend = self.strategy.spend
+        self.clock = self.strategy.clock    # when, for reports: us, or the step (controlled)
+        self.clock_unit = "step" if self.strategy.controlled else "us"
 
     @property
     def now(self) -> float:
@@ -232,9 +234,17 @@ class Kernel:
         wait = self.cpus.acquire(task)
         if wait is not None:
             yield wait
-        cs = self.costs.context_switch
-        if cs > 0:
-            yield from self.spend(task, cs * self.rng.costs.jitter())
+        yield from self.strategy.resumed(task)
+
+    def cond_resched(self, task: Task) -> Generator[Event, Any, None]:
+        """cond_resched(): a free step, where the task may be preempted (in controlled mode a
+        choice point like any other: going on is the default, switching a preemption)."""
+        return self.step(task, 0.0)
+
+    def yield_cpu(self, task: Task) -> Generator[Event, Any, None]:
+        """yield(): a task polling for another's progress offers its CPU (in controlled mode
+        the fair successor runs next by default, and that switch is no preemption)."""
+        return self.step(task, 0.0, YIELD)
 
     def sleep(self, task: Task, us: float) -> Generator[Event, Any, None]:
         """schedule_timeout / msleep: give the CPU up for `us` microseconds."""

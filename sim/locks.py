@@ -257,6 +257,7 @@ def _wait(k: "Kernel", task: Task, lock: Lock, read: bool) -> Wait:
         k.deadlock.on_wait(task, lock)
         if lock.SPINS:
             yield w.event                   # spinning: the CPU stays ours
+            yield from k.strategy.resumed(task, lock, slept=False)
         else:
             yield from k.block(task, w.event)
         task.waiting_on = None

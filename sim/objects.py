@@ -283,7 +283,7 @@ class MemBlock:
 def history(obj: Any, k: Any, task: Any, event: str, **kw: Any) -> None:
     """KASAN-style: who did what to this object, when, from which kernel function."""
     h = {"event": event, "by": task.name if task is not None else "rcu",
-         "tid": task.tid if task is not None else -1, "at_us": round(k.now, 3),
+         "tid": task.tid if task is not None else -1, "at_us": round(k.clock(), 3),
          "in": task.where() if task is not None else "rcu callback"}
     h.update(kw)
     obj.history.append(h)

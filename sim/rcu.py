@@ -32,6 +32,9 @@ class Rcu:
         self.batch: list[Callable[[], None]] = []    # callbacks of the current grace period
         self.pending: list[Callable[[], None]] = []  # queued for the next one
         self.completed = 0
+        # controlled mode: a grace period has no minimum length and ends when the strategy
+        # chooses (once no reader holds it up), so its end is a choice point like any step
+        self.controlled = False
 
     # grace-period machinery
     def _start(self) -> None:
@@ -41,6 +44,10 @@ class Rcu:
         self.gp_min_done = False
         self.holdouts = set(self.readers)
         self.batch, self.pending = self.pending, []
+        if self.controlled:
+            self.gp_min_done = True
+            self.k.strategy.poke()
+            return
         t = Timeout(env, self.gp_us)
         t.callbacks.append(self._min_elapsed)
 
@@ -52,7 +59,18 @@ class Rcu:
     def _quiescent(self, tid: int) -> None:
         self.holdouts.discard(tid)
         if not self.holdouts and self.gp_min_done:
-            self._complete()
+            if self.controlled:
+                self.k.strategy.poke()
+            else:
+                self._complete()
+
+    def completable(self) -> bool:
+        """A grace period is under way and nothing holds it up any more."""
+        return self.gp_active and self.gp_min_done and not self.holdouts
+
+    def complete(self) -> None:
+        """End the grace period now (controlled mode: the strategy chose to)."""
+        self._complete()
 
     def _complete(self) -> None:
         self.gp_active = False
@@ -82,7 +100,7 @@ class Rcu:
 
 def rcu_read_lock(k: "Kernel", task: Task) -> None:
     if task.rcu_nesting == 0:
-        task.rcu_since = k.now
+        task.rcu_since = k.clock()
         k.rcu.readers[task.tid] = task
     task.rcu_nesting += 1
     task.preempt_count += 1

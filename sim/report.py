@@ -78,7 +78,9 @@ def windows(ws: dict[str, Any]) -> str:
 
 def violation(v: dict[str, Any]) -> str:
     harm = f" (harm: {v['harm']})" if v.get("harm") else ""
-    lines = [f"VIOLATION {v['kind']}{harm} at t={v['time_us']:.3f} us, actors: "
+    when = (f"step {v['time_us']:.0f}" if v.get("clock") == "step" else
+            f"t={v['time_us']:.3f} us")
+    lines = [f"VIOLATION {v['kind']}{harm} at {when}, actors: "
              + ", ".join(v["actors"])]
     for key, val in v["detail"].items():
         if val is not None:

@@ -55,25 +55,25 @@ class Tracer:
 
     # --- always-on ring ------------------------------------------------------------------------
     def mark(self, task: Task, op: str, obj: Any = None) -> None:
-        task.ring.append((next(self._seq), self.k.now, len(task.stack), op, obj))
+        task.ring.append((next(self._seq), self.k.clock(), len(task.stack), op, obj))
         if self.full:
             self._emit({"ph": "i", "s": "t", "name": entry_text(op, obj), "pid": task.tid,
-                        "tid": task.tid, "ts": self.k.now})
+                        "tid": task.tid, "ts": self.k.clock()})
 
     def call(self, task: Task, name: str) -> None:
-        task.ring.append((next(self._seq), self.k.now, len(task.stack) - 1, name, CALL))
+        task.ring.append((next(self._seq), self.k.clock(), len(task.stack) - 1, name, CALL))
         if self.full:
             self._emit({"ph": "B", "name": name, "pid": task.tid, "tid": task.tid,
-                        "ts": self.k.now})
+                        "ts": self.k.clock()})
 
     def ret(self, task: Task, name: str) -> None:
         if self.full:
             self._emit({"ph": "E", "name": name, "pid": task.tid, "tid": task.tid,
-                        "ts": self.k.now})
+                        "ts": self.k.clock()})
 
     # --- locks -------------------------------------------------------------------------------
     def wait_begin(self, task: Task, lock: Any) -> None:
-        task.ring.append((next(self._seq), self.k.now, len(task.stack), "wait", lock))
+        task.ring.append((next(self._seq), self.k.clock(), len(task.stack), "wait", lock))
         if self.full:
             n = self._waiting.get(lock.cls.name, 0) + 1
             self._waiting[lock.cls.name] = n
@@ -106,7 +106,7 @@ class Tracer:
     def _cut(self) -> None:
         """The trace is full: close every function slice open now, and stop recording, so
         the file is well formed up to the cut."""
-        now = self.k.now
+        now = self.k.clock()
         self.events.extend({"ph": "E", "name": name, "pid": t.tid, "tid": t.tid, "ts": now}
                            for t in self.k.tasks for name in reversed(t.stack))
         self.cut_at = now
@@ -114,7 +114,7 @@ class Tracer:
 
     def _counter(self, cls: str, n: int) -> None:
         self._emit({"ph": "C", "name": f"waiters {cls}", "pid": COUNTER_PID, "tid": 0,
-                    "ts": self.k.now, "args": {"waiters": n}})
+                    "ts": self.k.clock(), "args": {"waiters": n}})
 
     def _async(self, task: Task, name: str, cat: str, t0: float, t1: float,
                args: dict[str, Any]) -> None:
@@ -139,7 +139,7 @@ class Tracer:
                      "args": {"name": "lock waiters"}})
         # Close function slices still open at the end so every B has its E (at the cut, the
         # cut closed them).
-        end = self.k.now
+        end = self.k.clock()
         closers = [{"ph": "E", "name": name, "pid": t.tid, "tid": t.tid, "ts": end}
                    for t in tasks for name in reversed(t.stack)] if self.full else []
         other: dict[str, Any] = {"clock": "simulated microseconds",
@@ -189,13 +189,15 @@ class Tracer:
                 rows.append(((max(prior) if prior else -1) + 0.5, ts, col, text))
         rows.sort()
         if mark is not None and mark[0] in actors:
-            rows.append((1 << 62, self.k.now, actors.index(mark[0]),
+            rows.append((1 << 62, self.k.clock(), actors.index(mark[0]),
                          " " * len(mark[0].stack) + mark[1] + f"   <== {verdict}"))
         if len(rows) > max_rows:
             head = max_rows // 3
             rows = rows[:head] + [(-1, -1.0, -1, "")] + rows[-(max_rows - head - 1):]
         w = width
-        header = f"{'time_us':>12} | " + " | ".join(f"{n[:w]:<{w}}" for n in names)
+        steps = self.k.clock_unit == "step"
+        prec = 0 if steps else 3
+        header = f"{'step' if steps else 'time_us':>12} | " + " | ".join(f"{n[:w]:<{w}}" for n in names)
         lines = [header, "-" * len(header)]
         for _, ts, col, text in rows:
             if col < 0:
@@ -205,7 +207,7 @@ class Tracer:
             flagged = "   <== " in text
             txt = text if len(text) <= w or flagged else text[: w - 1] + "~"
             cells[col] = f"{txt:<{w}}"
-            stamp = f"{ts:12.3f}" if ts >= 0 else f"{'(earlier)':>12}"
+            stamp = f"{ts:12.{prec}f}" if ts >= 0 else f"{'(earlier)':>12}"
             line = f"{stamp} | " + " | ".join(cells)
             if flagged:             # a long flagged step runs over: no empty columns after it
                 line = f"{stamp} | " + " | ".join(cells[:col + 1])

@@ -12,8 +12,8 @@ from sim.sched import Controlled
 
 
 class FreeInTheGap(Controlled):
-    """Run the migrator alone until it parks where `gap(task, obj)` says; then run every other
-    task to completion; then the migrator again."""
+    """Run the migrator alone until it parks where `gap(task, obj)` says; then let every other
+    actor run (the default: lowest id) until the migrator is alone again."""
 
     name = "scripted"
 
@@ -21,22 +21,18 @@ class FreeInTheGap(Controlled):
         super().__init__()
         self.migrator = migrator
         self.gap = gap
-        self.at: dict[int, object] = {}
         self.hits = 0
 
-    def spend(self, task, cost, obj=None):
-        self.at[task.tid] = obj
-        return super().spend(task, cost, obj)
-
-    def pick(self, tids):
-        tasks = [self.k.tasks[t] for t in tids]
-        mig = next((i for i, t in enumerate(tasks) if t.name == self.migrator), None)
+    def choose(self, runnable, current):
+        mig = next((r for r in runnable if r.tid >= 0 and
+                    self.k.tasks[r.tid].name == self.migrator), None)
+        others = [r.tid for r in runnable if r is not mig]
         if mig is None:
-            return 0
-        if len(tasks) > 1 and self.gap(tasks[mig], self.at[tasks[mig].tid]):
+            return others[0]
+        if self.gap(self.k.tasks[mig.tid], mig.obj):
             self.hits += 1
-            return 1 if mig == 0 else 0
-        return mig
+            return others[0]
+        return mig.tid
 
 
 def in_2635_gap(task, obj):

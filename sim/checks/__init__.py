@@ -50,6 +50,7 @@ class Violation:
     history: list[dict[str, Any]] = field(default_factory=list)
     diagram: str | None = None
     harm: str | None = None          # anon_vma accesses: benign, corrupting, use_after_free
+    clock: str = "us"                # "step": a controlled run, times are decision indices
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -58,6 +59,8 @@ class Violation:
         }
         if self.harm is not None:
             d["harm"] = self.harm
+        if self.clock != "us":
+            d["clock"] = self.clock
         if self.history:
             d["history"] = self.history
         if self.diagram is not None:
@@ -101,8 +104,9 @@ class ViolationLog:
         if n < self.keep:
             diagram = (self.k.tracer.diagram(list(actors), since, mark, verdict=verdict,
                                              extra=extra) if actors else None)
-            self.records.append(Violation(kind, self.k.now, [t.name for t in actors],
-                                          detail, list(history), diagram, harm))
+            self.records.append(Violation(kind, self.k.clock(), [t.name for t in actors],
+                                          detail, list(history), diagram, harm,
+                                          self.k.clock_unit))
         if kind in self.stop_on:
             self.k.stop = True
         return True

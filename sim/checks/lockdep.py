@@ -82,7 +82,7 @@ class Lockdep:
     def _new_edge(self, task: Task, held: Any, lock: "Lock", edge: tuple[Key, Key]) -> None:
         a, b = edge
         back = self._path(b, a)
-        self.edges[edge] = (task.name, task.where(), self.k.now)
+        self.edges[edge] = (task.name, task.where(), self.k.clock())
         self.after.setdefault(a, []).append(b)
         if back is not None:
             chain = [{"from": _fmt(x), "to": _fmt(y), "first_seen": _obs(self.edges[(x, y)])}

@@ -87,7 +87,7 @@ def remove_node_from_stable_tree(k: "MmKernel", task: Task, node: StableNode) ->
         node.hlist.remove(item)
         yield from drop_anon_vma(k, task, item)
         item.stable = None
-        yield from k.step(task, 0.0)                               # cond_resched
+        yield from k.cond_resched(task)
     if ksm.stable.get(node.content) is node:
         del ksm.stable[node.content]
     free_stable_node(k, task, node)
@@ -226,7 +226,7 @@ def remove_rmap_item_from_tree(k: "MmKernel", task: Task, item: RmapItem) -> Gen
         if ksm.seqnr == item.unstable_seqnr and ksm.unstable.get(item.unstable_key) is item:
             del ksm.unstable[item.unstable_key]
         item.unstable_seqnr = -1
-    yield from k.step(task, 0.0)                                   # cond_resched
+    yield from k.cond_resched(task)
 
 
 # --- merging -----------------------------------------------------------------------------------
@@ -487,7 +487,7 @@ def scan_get_next_rmap_item(k: "MmKernel", task: Task) -> Gen:
 @kfunc
 def ksm_do_scan(k: "MmKernel", task: Task, scan_npages: int) -> Gen:
     for _ in range(scan_npages):
-        yield from k.step(task, 0.0)                               # cond_resched
+        yield from k.cond_resched(task)
         res = yield from scan_get_next_rmap_item(k, task)
         if res is None:
             return

@@ -196,7 +196,7 @@ def unmap_vmas(k: "MmKernel", task: Task, tlb: MmuGather, vmas: list[Vma]) -> Ge
             yield from zap_pte_range(k, task, tlb, vma, block)
             if n < len(blocks):
                 tlb_finish_mmu(k, task, tlb)
-                yield from k.step(task, 0.0)                   # cond_resched
+                yield from k.cond_resched(task)
                 tlb.mm = mm
                 task.preempt_count += 1                        # tlb_gather_mmu again
 
@@ -250,7 +250,7 @@ def copy_pte_range(k: "MmKernel", task: Task, dst: Mm, src: Mm, vma: Vma,
             i += 1
         spin_unlock(k, task, src_ptl)
         spin_unlock(k, task, dst_ptl)
-        yield from k.step(task, 0.0)                           # cond_resched
+        yield from k.cond_resched(task)
 
 
 @kfunc

@@ -96,7 +96,7 @@ def offline_pages(k: "MmKernel", task: Task, blk: MemBlock, timeout_us: float) -
             if retry_max == 0:
                 break
         if ret:
-            yield from k.step(task, 0.0)                        # yield()
+            yield from k.yield_cpu(task)                        # yield()
         drain = True
     if ret == 0 and check_pages_isolated(k, blk) < 0:
         ret = EBUSY

@@ -184,7 +184,7 @@ def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: in
     remove_migration_ptes is the variant's migrate_anon_vma_pin (sim.variants)."""
     m = k.machine
     m.migration_serial += 1
-    mig = MigrationContext(m.migration_serial, page, k.now, offlining)
+    mig = MigrationContext(m.migration_serial, page, k.clock(), offlining)
     task.migration = mig
     k.hooks.emit(MigrationBegin(task, mig))
     newpage = get_new_page(k, task, page, private)
@@ -291,7 +291,7 @@ def migrate_pages(k: "MmKernel", task: Task, pagelist: list[Page], get_new_page:
             break
         retry = 0
         for page in list(pagelist):
-            yield from k.step(task, 0.0)                         # cond_resched
+            yield from k.cond_resched(task)
             r = yield from unmap_and_move(k, task, get_new_page, private, page, npass > 2,
                                           offlining, pagelist)
             if r == ENOMEM:

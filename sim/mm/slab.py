@@ -71,7 +71,7 @@ def kmem_cache_free(k: "MmKernel", task: Task, av: AnonVma) -> None:
 
         def rcu_free_slab() -> None:
             slab.released = True
-            slab.released_at = k.now
+            slab.released_at = k.clock()
             for o in slab.objects:
                 history(o, k, None, "slab page released to the page allocator",
                         slab=slab.sid)

@@ -1,33 +1,50 @@
-"""How ties and choice points are decided.
+"""How ties and choice points are decided: one strategy per module, one interface (base).
 
-Every kernel step passes through the strategy's `step` (a mean cost, jittered) or `spend` (an
-exact cost). The timed strategy (default) lets costs drive simulated time and preempts at
-preemptible points; controlled strategies serialise the run and let a policy pick which
-waiting task takes its next step, recording each pick so the run replays exactly from
-(seed, choices).
+- timed (default): costs drive simulated time; simultaneous events run in seeded order;
+- controlled (one actor steps at a time, a policy picks which):
+  random (a random walk), pct (probabilistic concurrency testing), replay (recorded choices,
+  strictly or as a prefix), dfs (bounded exhaustive search with sleep-set reduction).
+A run is reproduced exactly by its seed and its recorded choices.
 """
-
-from __future__ import annotations
 
 from typing import Any
 
 from ..errors import InputError
-from .base import Strategy
-from .controlled import Controlled, RandomWalk, Replay, ReplayDivergence
+from .base import YIELD, Strategy
+from .controlled import RCU_TID, Controlled, Decision, Runnable, default_choice
+from .dfs import DFS, NonDeterminism
+from .pct import PCT
+from .random_walk import RandomWalk
+from .replay import Replay, ReplayDivergence
 from .timed import Timed
 
-__all__ = ["Strategy", "Timed", "Controlled", "RandomWalk", "Replay", "ReplayDivergence",
-           "make_strategy"]
+__all__ = ["Strategy", "Timed", "Controlled", "RandomWalk", "PCT", "Replay", "DFS",
+           "ReplayDivergence", "NonDeterminism", "Runnable", "Decision", "RCU_TID",
+           "default_choice", "make_strategy", "STRATEGIES", "YIELD"]
+
+STRATEGIES = ("timed", "random", "pct", "replay", "dfs")
 
 
 def make_strategy(spec: dict[str, Any]) -> Strategy:
-    """A strategy from its spec (plain data): {"name": "timed"}, {"name": "random"},
-    {"name": "replay", "choices": [...]}."""
-    name = spec.get("name") if isinstance(spec, dict) else None
-    if name == "timed":
-        return Timed()
-    if name == "random":
-        return RandomWalk()
-    if name == "replay":
-        return Replay(list(spec.get("choices", [])))
-    raise InputError(f"unknown strategy {name!r}; valid: timed, random, replay")
+    """A strategy from its spec (plain data), e.g. {"name": "timed"},
+    {"name": "pct", "seed": 3, "depth": 3, "steps": 2000, "execution": 17},
+    {"name": "replay", "choices": [...], "prefix": false}."""
+    if not isinstance(spec, dict):
+        raise InputError(f"a strategy spec is a table with a name, got {spec!r}")
+    name = spec.get("name")
+    try:
+        if name == "timed":
+            return Timed()
+        if name in ("random", "pct"):
+            s: Any = RandomWalk(spec.get("seed", 0)) if name == "random" else \
+                PCT(spec.get("seed", 0), spec.get("depth", 3), spec.get("steps", 1000))
+            s.start_at(spec.get("execution", 0))
+            return s
+        if name == "replay":
+            return Replay(list(spec.get("choices", [])), bool(spec.get("prefix", False)),
+                          {int(k): v for k, v in spec.get("overrides", {}).items()})
+        if name == "dfs":
+            return DFS(spec.get("max_preemptions", 2), spec.get("reduction", True))
+    except (TypeError, ValueError) as e:
+        raise InputError(f"bad {name} strategy spec: {e}") from None
+    raise InputError(f"unknown strategy {name!r}; valid: " + ", ".join(STRATEGIES))

@@ -1,101 +1,150 @@
-"""Controlled mode: one task steps at a time, and a policy picks which.
+"""Controlled mode: one actor steps at a time, and a policy picks which.
 
-Each choice point parks the task at a gate. Once everything else scheduled for the current
+Each choice point parks its task at a gate. Once everything else scheduled for the current
 instant has run (the decision event has a lower priority than any SimPy event), the policy
-picks one parked task, in tid order, and releases it; it runs to its next choice point or
-until it blocks. Step costs are ignored (only sleeps advance time), CPUs are unlimited and
-nothing is preempted: the policy is the scheduler. Picks are recorded, so a run is exactly
-reproduced by its seed and its list of choices.
+is asked to choose among the runnable actors: the parked tasks, and `rcu` (RCU_TID) when a
+grace period has no reader left holding it up, so that when the grace period ends (and its
+callbacks run: a slab page returned to the page allocator) is a choice too. The chosen task
+runs to its next choice point or until it blocks; a task woken from a sleep parks again
+before it runs, so wake-ups are choices as well. Step costs are ignored (only sleeps advance
+time), CPUs are unlimited and nothing is preempted: the policy is the scheduler.
+
+Only real choices (two or more runnable actors) are recorded, as actor ids: a run is exactly
+reproduced by its seed and its list of choices (Replay). Each decision also keeps what a
+search needs: the runnable actors with the object each is about to touch, and the actor that
+ran last (`current`), so that choosing another while it is runnable is a preemption.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from simpy.events import Event
 
 from ..task import Task
-from .base import Step, Strategy
+from .base import YIELD, Step, Strategy
 
-DECIDE = 2   # after URGENT (0) and NORMAL (1) events at the same instant
+DECIDE = 2        # after URGENT (0) and NORMAL (1) events at the same instant
+RCU_TID = -1      # the RCU grace-period machinery, as an actor
 
 
-class ReplayDivergence(Exception):
-    """A recorded choice does not fit the run being replayed."""
+class Runnable(NamedTuple):
+    tid: int
+    name: str
+    obj: Any              # what its next step touches (None: unknown, so anything)
+
+
+class Decision(NamedTuple):
+    index: int            # among all decisions of the execution (forced ones included)
+    runnable: tuple[Runnable, ...]
+    current: int | None
+    chosen: int
 
 
 class Controlled(Strategy):
     controlled = True
 
     def __init__(self) -> None:
-        self.gated: dict[int, tuple[Task, Event]] = {}
+        self.new_execution()
+
+    def new_execution(self) -> None:
+        self.gated: dict[int, tuple[Task, Event, Any]] = {}
         self.choices: list[int] = []
+        self.decisions: list[Decision] = []
+        self.current: int | None = None
+        self.count = 0                   # decisions so far, forced ones included
         self._pending = False
 
     def attach(self, k: Any) -> None:
         super().attach(k)
         self.env = k.env
         k.cpus.unlimited = True
+        k.rcu.controlled = True
 
-    def pick(self, tids: list[int]) -> int:
+    def choose(self, runnable: tuple[Runnable, ...], current: int | None) -> int:
+        """The policy: the id of one of `runnable` (two or more, in id order)."""
         raise NotImplementedError
 
+    def clock(self) -> float:
+        """Steps take no time here: reports are stamped with the decision index (`step`)."""
+        return float(self.count)
+
+    def forced(self, only: Runnable) -> None:
+        """One actor can run: no choice, but a search may still track what it touches."""
+
+    # --- gates ------------------------------------------------------------------------------
     def spend(self, task: Task, cost: float, obj: Any = None) -> Step:
         ev = Event(self.env)
-        self.gated[task.tid] = (task, ev)
-        if not self._pending:
-            self._schedule()
+        self.gated[task.tid] = (task, ev, obj)
+        self.poke()
         yield ev
 
     def step(self, task: Task, mean: float, obj: Any = None) -> Step:
         return self.spend(task, 0.0, obj)
 
-    def _schedule(self) -> None:
-        self._pending = True
-        self.env.call_at_priority(self._decide, DECIDE)
+    def resumed(self, task: Task, obj: Any = None, slept: bool = True) -> Step:
+        return self.spend(task, 0.0, obj)
+
+    def poke(self) -> None:
+        """Something became runnable: decide once this instant's events have run."""
+        if not self._pending:
+            self._pending = True
+            self.env.call_at_priority(self._decide, DECIDE)
 
     def _decide(self, _ev: Event) -> None:
         self._pending = False
-        if not self.gated:
+        rcu = self.k.rcu
+        runnable = tuple(Runnable(t, task.name, obj)
+                         for t, (task, _, obj) in sorted(self.gated.items()))
+        if rcu.completable():
+            if not runnable and self.env.next_time() is not None:
+                return          # nothing else now: the grace period may end later
+            runnable = (Runnable(RCU_TID, "rcu", rcu),) + runnable
+        if not runnable:
             return
-        tids = sorted(self.gated)
-        i = self.pick(tids)
-        self.choices.append(i)
-        _, ev = self.gated.pop(tids[i])
-        ev.succeed()
-        if self.gated:
-            self._schedule()
+        if len(runnable) == 1:
+            tid = runnable[0].tid
+            self.forced(runnable[0])
+        else:
+            tid = self.choose(runnable, self.current)
+            if tid not in [r.tid for r in runnable]:
+                raise ValueError(f"{self.name} chose {tid}, not runnable")
+            self.choices.append(tid)
+            self.decisions.append(Decision(self.count, runnable, self.current, tid))
+        self.count += 1
+        self.k.instant_steps += 1           # a step takes no time here: livelock accounting
+        if tid == RCU_TID:
+            rcu.complete()
+        else:
+            self.current = tid
+            _, ev, _ = self.gated.pop(tid)
+            ev.succeed()
+        if self.gated or rcu.completable():
+            self.poke()
 
     def record(self) -> dict[str, Any]:
-        return {"strategy": self.name, "choices": list(self.choices)}
+        return {"strategy": self.name, "choices": list(self.choices),
+                "decisions": self.count}
 
 
-class RandomWalk(Controlled):
-    """Pick uniformly among the parked tasks (the seeded scheduler stream decides)."""
-
-    name = "random"
-
-    def pick(self, tids: list[int]) -> int:
-        return self.k.rng.sched.below(len(tids)) if len(tids) > 1 else 0
+def yielding(runnable: tuple[Runnable, ...], current: int | None) -> bool:
+    """The actor that ran last is at yield(), polling: it offers its CPU."""
+    return any(r.tid == current and r.obj is YIELD for r in runnable)
 
 
-class Replay(Controlled):
-    """Re-run a recorded list of picks; any mismatch raises ReplayDivergence."""
-
-    name = "replay"
-
-    def __init__(self, choices: list[int]) -> None:
-        super().__init__()
-        self.script = list(choices)
-        self.pos = 0
-
-    def pick(self, tids: list[int]) -> int:
-        if self.pos >= len(self.script):
-            raise ReplayDivergence(
-                f"the run needs more than the {len(self.script)} recorded choices")
-        i = self.script[self.pos]
-        if not 0 <= i < len(tids):
-            raise ReplayDivergence(
-                f"choice {self.pos} is {i} but only {len(tids)} tasks are waiting")
-        self.pos += 1
-        return i
+def default_choice(runnable: tuple[Runnable, ...], current: int | None,
+                   asleep: frozenset[int] = frozenset()) -> int | None:
+    """No preemption: the actor that ran last if it is runnable, else the lowest task id (the
+    grace period last); but at a voluntary yield, the next task after it (round robin), so
+    that a task waiting in a loop for another's progress lets it run. None if every runnable
+    actor is asleep."""
+    ids = [r.tid for r in runnable if r.tid not in asleep]
+    if not ids:
+        return None
+    tasks = [t for t in ids if t != RCU_TID]
+    if current in ids and yielding(runnable, current) and len(tasks) > 1:
+        later = [t for t in tasks if t > current]
+        return later[0] if later else tasks[0] if tasks[0] != current else tasks[1]
+    if current in ids:
+        return current
+    return tasks[0] if tasks else RCU_TID

@@ -37,5 +37,9 @@ class Timed(Strategy):
             return self._yield() if self.k.zero_step(task) else ()
         return self.spend(task, mean * self.jitter(), obj)
 
+    def resumed(self, task: Task, obj: Any = None, slept: bool = True) -> Step:
+        cs = self.k.costs.context_switch           # try_to_wake_up to running again
+        return self.spend(task, cs * self.jitter()) if slept and cs > 0 else ()
+
     def _yield(self) -> Step:
         yield Timeout(self.env, 0)

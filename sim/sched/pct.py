@@ -1,0 +1,76 @@
+"""PCT, probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi, Nagarakatte,
+ASPLOS 2010).
+
+Each actor gets a random priority when it is first seen; the highest-priority runnable actor
+always runs. Before the run, d-1 change points are drawn uniformly among the first k
+decisions; at change point i (i = 1..d-1, in no particular order of time) the actor chosen to
+run gets priority i (lower than every initial priority, which are all above d), so others
+overtake it. A yield demotes the yielder below the other runnable actors (fairness: a poller
+must not starve the actor it waits for).
+
+For a program of n actors and at most k steps, a bug of depth d (d ordering constraints
+between steps must hold for it to show) is found by one execution with probability at least
+1 / (n * k**(d-1)). Here n counts tasks and the `rcu` grace-period actor; k is `steps`, an
+estimate of the decisions an execution makes (a run's own count is in its `schedule`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .controlled import Controlled, Runnable, yielding
+
+
+class PCT(Controlled):
+    name = "pct"
+
+    def __init__(self, seed: int = 0, depth: int = 3, steps: int = 1000) -> None:
+        if depth < 1 or steps < 1:
+            raise ValueError("PCT needs depth >= 1 and steps >= 1")
+        self.seed = seed
+        self.depth = depth
+        self.steps = steps
+        self.execution = -1
+        super().__init__()
+
+    def new_execution(self) -> None:
+        super().new_execution()
+        self.execution += 1
+        self.rng = np.random.default_rng([self.seed, self.execution, 0x9C7])
+        self.priority: dict[int, float] = {}
+        points = self.rng.integers(0, self.steps, size=self.depth - 1)
+        # change point i (drawn in no order) demotes to priority i, as in the paper: a later
+        # change point may demote below an earlier one
+        self.changes = {int(p): i + 1 for i, p in enumerate(points)}
+
+    def start_at(self, execution: int) -> None:
+        """Make this execution number `execution` (as if that many had gone before)."""
+        self.execution = execution - 1
+        self.new_execution()
+
+    @staticmethod
+    def bound(n: int, k: int, d: int) -> float:
+        """The guaranteed probability of finding a depth-d bug in one execution."""
+        return 1.0 / (n * k ** (d - 1))
+
+    def choose(self, runnable: tuple[Runnable, ...], current: int | None) -> int:
+        for r in runnable:
+            if r.tid not in self.priority:        # initial priorities: above d, distinct
+                self.priority[r.tid] = self.depth + float(self.rng.random())
+        if yielding(runnable, current):
+            # A voluntary yield demotes the yielder below every other runnable actor, as a
+            # fair scheduler would; else a task polling for a lower-priority one's progress
+            # would spin until the run's livelock bound.
+            others = [self.priority[r.tid] for r in runnable if r.tid != current]
+            if others and self.priority[current] >= min(others):
+                self.priority[current] = min(others) - 1e-6
+        tid = max(runnable, key=lambda r: self.priority[r.tid]).tid
+        change = self.changes.get(self.count)
+        if change is not None:
+            self.priority[tid] = float(change)
+            tid = max(runnable, key=lambda r: self.priority[r.tid]).tid
+        return tid
+
+    def spec(self) -> dict:
+        return {"name": self.name, "seed": self.seed, "depth": self.depth,
+                "steps": self.steps, "execution": self.execution}
