@@ -8,14 +8,18 @@ import json
 import os
 import re
 import sys
+import time
 from typing import IO, Any, NoReturn
 
 import sim
 from sim import report
 from sim.errors import InputError
 from sim.limits import Limits
+from sim.race import Reproducer, Target, explore, hunt, replay, shrink
 from sim.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
+from sim.sweep import make_sweep, parse_grid_arg, run_sweep
+from sim.sweep.report import export_csv, plot, render, summarize
 from sim.workload import load, parse_sets
 
 
@@ -161,26 +165,35 @@ def _csv(text: str) -> list[str]:
 class _Progress:
     """A bar on a terminal (tqdm); otherwise a line at each tenth of the way."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "run", verb: str = "sweep") -> None:
         self.bar = None
         self.shown = -1
         self.tty = sys.stderr.isatty()
+        self.unit, self.verb = unit, verb
+        self.t0 = time.monotonic()
 
-    def __call__(self, done: int, total: int, rate: float) -> None:
+    def __call__(self, done: int, total: int, rate: float | None = None) -> None:
+        if rate is None:
+            rate = done / max(time.monotonic() - self.t0, 1e-9)
         if self.tty:
-            if self.bar is None:
+            try:
                 from tqdm import tqdm
-                self.bar = tqdm(total=total, initial=done, unit="run", file=sys.stderr,
-                                smoothing=0.1)
+            except ImportError:
+                self.tty = False
             else:
-                self.bar.update(done - self.bar.n)
-            return
+                if self.bar is None:
+                    self.bar = tqdm(total=total, initial=done, unit=self.unit,
+                                    file=sys.stderr, smoothing=0.1)
+                else:
+                    self.bar.update(done - self.bar.n)
+                return
         tenth = done * 10 // max(total, 1)
         if tenth != self.shown:
             self.shown = tenth
             eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 and done < total else ""
-            print(f"sweep: {done}/{total} runs ({100 * done // max(total, 1)}%), "
-                  f"{rate:.2f} runs/s{eta}", file=sys.stderr, flush=True)
+            print(f"{self.verb}: {done}/{total} {self.unit}s "
+                  f"({100 * done // max(total, 1)}%), {rate:.2f} {self.unit}s/s{eta}",
+                  file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -188,7 +201,6 @@ class _Progress:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from sim.sweep import make_sweep, parse_grid_arg, run_sweep
     limits = {k: v for k, v in (("max_events", args.max_events),
                                 ("max_wall_s", args.max_wall_s),
                                 ("max_memory", args.max_memory)) if v is not None}
@@ -211,7 +223,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sim.sweep.report import plot, render, summarize
     summary = summarize(args.dir)
     paths = plot(summary, args.dir) if summary["runs"] else []
     if args.json:
@@ -224,10 +235,124 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from sim.sweep.report import export_csv
     n = export_csv(args.dir, args.csv)
     print(f"{n} runs written to {args.csv}")
     return 0
+
+
+def _render_found(result: Any, rep: Any) -> str:
+    """The found violation's report and diagram (as `run` prints it)."""
+    d = result.to_dict()
+    sig = rep.violation
+    v = next(v for v in d["violations"] if v["kind"] == sig["kind"]
+             and v.get("harm") == sig["harm"])
+    return report.violation(v)
+
+
+def _hunt_target(args: argparse.Namespace) -> Any:
+    if args.kind is not None and args.kind not in sim.VIOLATION_KINDS:
+        raise InputError(f"unknown violation kind {args.kind!r}; valid: "
+                         + ", ".join(sim.VIOLATION_KINDS))
+    return Target(kind=args.kind)
+
+
+def cmd_hunt(args: argparse.Namespace) -> int:
+    spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
+                        params=parse_sets(args.set or []), max_events=args.max_events)
+    target = _hunt_target(args)
+    progress = _Progress(unit="execution", verb="hunt")
+    try:
+        out = hunt(spec, args.strategy, args.budget, target=target, depth=args.depth,
+                   seed=args.strategy_seed, jobs=args.jobs, progress=progress)
+    finally:
+        progress.close()
+    if out.found is None:
+        print(f"hunt: no {target.describe()} in {out.executions} executions "
+              f"({args.strategy}, {out.wall_s:.1f} s); raise --budget or try another "
+              "--strategy")
+        return 0
+    path = args.out or "reproducer.json"
+    out.found.save(path)
+    print(f"hunt: found {out.found.violation['kind']} ({out.found.violation['harm']}) after "
+          f"{out.executions} executions ({args.strategy}, {out.wall_s:.1f} s)\n")
+    print(_render_found(out.result, out.found))
+    print(f"\nreproducer written to {path}; replay it with:\n    python run.py replay {path}")
+    return 1
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    rep = Reproducer.load(args.file)
+    result, v = replay(rep, args.variant)
+    other = args.variant is not None and args.variant != rep.spec.variant
+    if args.json:
+        print(json.dumps({"reproduced": v is not None, "variant": result.variant,
+                          "events": result.events, "result": result.to_dict()}, indent=2))
+        return 1 if v is not None else 0
+    if other and not rep.timed:
+        print(f"replay on {result.variant}: followed {result.schedule['followed']} of the "
+              f"{len(rep.choices)} recorded choices (recorded on {rep.spec.variant}), then "
+              "ran without preemption")
+    elif other:
+        print(f"replay on {result.variant}: seed {rep.spec.seed} of the timed model "
+              f"(recorded on {rep.spec.variant})")
+    if v is None:
+        print(f"replay: {rep.violation['kind']} ({rep.violation['harm']}) did not show "
+              f"({result.events} events; the reproducer recorded {rep.events})")
+        if result.violations:
+            print("other violations: " + ", ".join(
+                f"{k} x{n}" for k, n in sorted(result.violation_counts.items())))
+    else:
+        when = f"step {v.time_us:.0f}" if v.clock == "step" else f"t={v.time_us:.3f} us"
+        print(f"replay: {v.kind} ({v.harm}) reproduced at {when}, "
+              f"{result.events} events (recorded: {rep.events})\n")
+        print(_render_found(result, rep))
+    return 1 if v is not None else 0
+
+
+def cmd_shrink(args: argparse.Namespace) -> int:
+    rep = Reproducer.load(args.file)
+    out = shrink(rep)
+    path = args.out or str(args.file).replace(".json", "") + ".shrunk.json"
+    out.reproducer.save(path)
+    print("shrink: the same violation ({kind}, {harm}, in {via}) from".format(**rep.violation))
+    keys = list(out.before)
+    w = max(len(k) for k in keys)
+    for key in keys:
+        print(f"  {key:<{w}}  {out.before[key]!s:>8} -> {out.after[key]!s:<8}")
+    print(f"({out.tries} trial runs)\n")
+    print(_render_found(out.result, out.reproducer))
+    print(f"\nshrunk reproducer written to {path}; replay it with:\n"
+          f"    python run.py replay {path}")
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
+                        params=parse_sets(args.set or []), max_events=args.max_events)
+    target = None if args.kind is None else _hunt_target(args)
+    out = explore(spec, args.max_preemptions, reduction=not args.no_reduction,
+                  budget=args.budget, jobs=args.jobs, target=target)
+    paths = []
+    for i, rep in enumerate(out.violations.values()):
+        path = f"{args.out_prefix}{i}.json"
+        rep.save(path)
+        paths.append(path)
+    if args.json:
+        print(json.dumps({**out.to_dict(), "reproducers": paths}, indent=2))
+    else:
+        state = ("complete: every schedule with at most "
+                 f"{args.max_preemptions} preemptions was run" if out.complete else
+                 f"incomplete: stopped at the budget of {args.budget} executions")
+        print(f"explore {args.workload} ({args.variant}): {out.executions} executions "
+              f"({out.pruned} pruned as equivalent), {len(out.states)} distinct terminal "
+              f"states, {out.wall_s:.1f} s; {state}")
+        if not out.violations:
+            print("violations: none")
+        for rep, path in zip(out.violations.values(), paths):
+            v = rep.violation
+            print(f"violation: {v['kind']} ({v['harm']}) in {v['via']}; reproducer {path} "
+                  f"(python run.py replay {path})")
+    return 1 if out.violations else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,6 +413,57 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-wall-s", type=_pos_seconds, default=None, metavar="S")
     p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE")
     p.set_defaults(fn=cmd_sweep)
+
+    p = sub.add_parser("hunt", help="run executions until one shows a violation")
+    p.add_argument("workload", help="a name from workloads/ or a path to a .toml file")
+    p.add_argument("--variant", default="v2.6.33")
+    p.add_argument("--strategy", choices=("random", "pct", "dfs", "seeds"), default="pct")
+    p.add_argument("--budget", type=_pos_int, default=1000, help="executions at most")
+    p.add_argument("--depth", type=_nonneg_int, default=None,
+                   help="pct: the bug depth d (default 3); dfs: the preemption bound "
+                        "(default 2)")
+    p.add_argument("--kind", default=None, help="the violation kind to hunt (default: an "
+                   "anon_vma access of harm corrupting or use_after_free)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="where to write the reproducer (default reproducer.json)")
+    p.add_argument("--jobs", type=_pos_int, default=1)
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="the workload's seed")
+    p.add_argument("--strategy-seed", type=_nonneg_int, default=0,
+                   help="random and pct: the seed of their choices")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--max-events", type=_pos_int, default=None)
+    p.set_defaults(fn=cmd_hunt)
+
+    p = sub.add_parser("replay", help="replay a reproducer exactly")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--variant", default=None,
+                   help="replay on another variant: follow the recorded choices while they "
+                        "fit (does a fix close this interleaving?)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_replay)
+
+    p = sub.add_parser("shrink", help="the same violation from a smaller workload and schedule")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--out", default=None, metavar="FILE2")
+    p.set_defaults(fn=cmd_shrink)
+
+    p = sub.add_parser("explore", help="every schedule of a small configuration, within a "
+                       "preemption bound")
+    p.add_argument("workload", help="a name from workloads/ or a path to a .toml file")
+    p.add_argument("--variant", default="v2.6.33")
+    p.add_argument("--max-preemptions", type=_nonneg_int, default=2)
+    p.add_argument("--budget", type=_pos_int, default=None, help="executions at most")
+    p.add_argument("--no-reduction", action="store_true",
+                   help="run equivalent schedules too (no sleep sets)")
+    p.add_argument("--kind", default=None, help="report only this violation kind")
+    p.add_argument("--jobs", type=_pos_int, default=1)
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--max-events", type=_pos_int, default=None)
+    p.add_argument("--out-prefix", default="explore-violation-", metavar="PREFIX",
+                   help="reproducers are written to PREFIX0.json, PREFIX1.json, ...")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_explore)
 
     p = sub.add_parser("report", help="summarise a sweep: rates, lock figures, windows, plots")
     p.add_argument("dir", metavar="DIR")

@@ -6,13 +6,13 @@ and returns a Model: the run's time limit and a scenario-specific section of the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from ..engine import Kernel
 from ..mm.kernel import MmKernel
 from ..params import KERNEL_PARAMS, Param, schema_dict
-from . import lock_calibration, mm
+from . import lock_calibration, mini, mm
 
 
 class Model(Protocol):
@@ -32,6 +32,8 @@ class Scenario:
     # estimated from the parameters before anything is built
     validate: Callable[[dict[str, Any]], None] = lambda p: None
     footprint: Callable[[dict[str, Any]], int] = lambda p: 64 << 20
+    # parameters shrinking may make smaller: key -> smaller values to try, smallest first
+    shrink: dict[str, Callable[[Any], list[Any]]] = field(default_factory=dict)
 
     def schema(self) -> dict[str, Param]:
         return schema_dict(KERNEL_PARAMS + self.params)
@@ -43,4 +45,6 @@ SCENARIOS: dict[str, Scenario] = {
                                  validate=lock_calibration.validate),
     "mm": Scenario("mm", mm.__doc__ or "", mm.PARAMS, mm.build, MmKernel,
                    validate=mm.validate, footprint=mm.footprint),
+    "mm-mini": Scenario("mm-mini", mini.__doc__ or "", mini.PARAMS, mini.build, MmKernel,
+                        validate=mini.validate, shrink=mini.SHRINK),
 }

@@ -357,8 +357,8 @@ def build_machine(k: MmKernel, p: dict[str, Any],
     k.lock_class("PG_locked", "page")           # the page lock's class exists from the start
     blocks = [MemBlock(b, b * bpages, bpages) for b in range(nblocks)]
     ksm = KsmState(k.mutex("ksm_thread_mutex", "ksm"), k.spinlock("ksm_mmlist_lock", "ksm"),
-                   run=p["ksm"], pages_to_scan=p["ksm_pages_to_scan"],
-                   sleep_us=p["ksm_sleep_ms"] * 1000.0)
+                   run=p.get("ksm", False), pages_to_scan=p.get("ksm_pages_to_scan", 100),
+                   sleep_us=p.get("ksm_sleep_ms", 20.0) * 1000.0)
     m = Machine(pages, blocks, k.spinlock("&zone->lru_lock", "zone Normal"), ksm,
                 p["anon_vma_per_slab"], new_content=new_content,
                 file_content=lambda mapping, index: 2_000_000_000 + index)

@@ -1,0 +1,13 @@
+"""Reproducing race windows: hunt for an interleaving that shows a violation (random walk,
+PCT, bounded exhaustive search, or seeds of the timed model), save it as a small versioned
+reproducer, replay it exactly, shrink it, and explore a small configuration exhaustively
+within a preemption bound."""
+
+from .explore import ExploreOutcome, explore
+from .hunt import HuntOutcome, hunt
+from .target import Target, signature
+from .repro import FORMAT, Reproducer, replay
+from .shrink import ShrinkOutcome, shrink
+
+__all__ = ["FORMAT", "Reproducer", "replay", "Target", "signature", "hunt", "HuntOutcome",
+           "shrink", "ShrinkOutcome", "explore", "ExploreOutcome"]

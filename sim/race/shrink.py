@@ -1,0 +1,150 @@
+"""Shrinking a reproducer: the same violation (kind, harm, kernel site) from a smaller
+workload and fewer deviations from the default schedule.
+
+A controlled run is rewritten as deviations: the decisions where it chose another actor than
+the default (the one that ran last, else the lowest id). Replaying the deviations alone, with
+the default everywhere else, gives the same run. Shrinking then alternates two passes until
+neither helps: make the workload smaller (the scenario's `shrink` parameters: fewer
+processes, pages, actors), and delta-debug the deviations (ddmin, Zeller and Hildebrandt
+2002): drop chunks of them while the violation still shows. A smaller workload numbers its
+decisions differently, so when the deviations no longer fit it and there are few of them, it
+is searched (sim.race.explore, as many preemptions as deviations) for a schedule that shows
+the violation with no more deviations. The result is re-recorded as a strict reproducer. A timed-model reproducer (seeds) has no schedule to shrink: only its
+workload shrinks, keeping its seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..api import run_spec
+from ..errors import InputError
+from ..result import Result
+from ..scenarios import SCENARIOS
+from ..sched import Replay, default_choice
+from .explore import explore
+from .repro import Reproducer, matches, replay
+from .target import Target
+
+# A smaller workload whose decisions no longer fit the deviations is searched (within as many
+# preemptions as there are deviations) only when there are this few: beyond, the tree is big.
+SEARCH_DEVIATIONS = 3
+
+
+@dataclass
+class ShrinkOutcome:
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reproducer: Reproducer
+    result: Result
+    tries: int
+
+
+def deviations(rep: Reproducer) -> dict[int, int]:
+    """The decisions (by index) where the recorded run left the default schedule."""
+    strat = Replay(rep.choices)
+    run_spec(rep.spec, strategy=strat)
+    return {d.index: d.chosen for d in strat.decisions
+            if d.chosen != default_choice(d.runnable, d.current)}
+
+
+def sizes(rep: Reproducer, devs: dict[int, int] | None, result: Result) -> dict[str, Any]:
+    keys = SCENARIOS[rep.spec.scenario].shrink
+    return {"choices": len(rep.choices), "deviations": None if devs is None else len(devs),
+            "events": result.events, **{k: rep.spec.params.get(k) for k in keys}}
+
+
+def shrink(rep: Reproducer, max_tries: int = 2000, search_budget: int = 5000) -> ShrinkOutcome:
+    result, v = replay(rep)
+    if v is None:
+        raise InputError("the reproducer does not show its violation: nothing to shrink")
+    timed = rep.timed
+    devs = None if timed else deviations(rep)
+    before = sizes(rep, devs, result)
+    spec = rep.spec
+    tries = 0
+
+    def shows(s: Any, d: dict[int, int] | None) -> bool:
+        nonlocal tries
+        tries += 1
+        r = run_spec(s) if timed else run_spec(s, strategy=Replay(prefix=True, overrides=d))
+        return matches(r, rep.violation) is not None
+
+    if not timed and not shows(spec, devs):
+        raise InputError("the deviations alone do not reproduce it (the run is not "
+                         "deterministic?)")
+    changed = True
+    while changed and tries < max_tries:
+        changed = False
+        for key, smaller in SCENARIOS[spec.scenario].shrink.items():   # the workload
+            for value in smaller(spec.params[key]):
+                cand = replace(spec, params={**spec.params, key: value})
+                try:
+                    SCENARIOS[spec.scenario].validate(cand.params)
+                except InputError:
+                    continue
+                if shows(cand, devs):
+                    spec, changed = cand, True
+                    break
+                if timed or devs is None or len(devs) > SEARCH_DEVIATIONS:
+                    continue
+                # the deviations no longer fit (the decisions are numbered differently in a
+                # smaller program): search it for a schedule with no more deviations
+                found = _search(cand, rep.violation, len(devs), search_budget)
+                tries += found[1]
+                if found[0] is not None and len(found[0]) <= len(devs):
+                    spec, devs, changed = cand, found[0], True
+                    break
+        if devs:                                                        # the schedule
+            smaller_devs = _ddmin(devs, lambda d: shows(spec, d), lambda: tries < max_tries)
+            if len(smaller_devs) < len(devs):
+                devs, changed = smaller_devs, True
+    if timed:
+        final = run_spec(spec)
+        choices: list[int] = []
+    else:
+        strat = Replay(prefix=True, overrides=devs)
+        final = run_spec(spec, strategy=strat)
+        choices = list(final.schedule["choices"])
+    v = matches(final, rep.violation)
+    assert v is not None
+    out = Reproducer(spec, {"name": "shrunk", "from": rep.strategy,
+                            "deviations": {str(k): t for k, t in (devs or {}).items()}},
+                     choices, final.events, {**rep.violation, "time_us": round(v.time_us, 3)},
+                     timed)
+    return ShrinkOutcome(before, sizes(out, devs, final), out, final, tries)
+
+
+def _search(spec: Any, sig: dict[str, Any], max_preemptions: int, budget: int
+            ) -> tuple[dict[int, int] | None, int]:
+    """A schedule of `spec` within `max_preemptions` that shows the violation, as deviations;
+    and the executions spent."""
+    out = explore(spec, max_preemptions, budget=budget, target=Target.of(sig),
+                  stop_at_first=True)
+    found = next(iter(out.violations.values()), None)
+    if found is None or matches(run_spec(spec, strategy=Replay(found.choices)), sig) is None:
+        return None, out.executions
+    return deviations(found), out.executions
+
+
+def _ddmin(devs: dict[int, int], test: Any, budget: Any) -> dict[int, int]:
+    """ddmin over the deviation set: the smallest (1-minimal) subset that still fails."""
+    items = sorted(devs.items())
+    n = 2
+    while len(items) >= 2 and budget():
+        chunk = max(1, len(items) // n)
+        parts = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+        reduced = False
+        for i in range(len(parts)):
+            rest = [x for j, p in enumerate(parts) if j != i for x in p]
+            if test(dict(rest)):
+                items, n, reduced = rest, max(n - 1, 2), True
+                break
+        if not reduced:
+            if chunk == 1:
+                break
+            n = min(len(items), n * 2)
+    if len(items) == 1 and test({}):
+        items = []
+    return dict(items)

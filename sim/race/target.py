@@ -1,0 +1,44 @@
+"""What a hunt or a search looks for, and what makes two violations the same one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..checks import Violation
+
+DEFAULT_HARMS = ("corrupting", "use_after_free")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What counts as found: a violation of `kind`, or (no kind) an anon_vma access of one
+    of `harms`."""
+
+    kind: str | None = None
+    harms: tuple[str, ...] = DEFAULT_HARMS
+    via: str | None = None             # and, if given, at this kernel site (a signature's)
+
+    def match(self, v: Violation) -> bool:
+        if self.via is not None and site(v) != self.via:
+            return False
+        return v.kind == self.kind if self.kind else v.harm in self.harms
+
+    @classmethod
+    def of(cls, sig: dict[str, Any]) -> "Target":
+        """The violation a signature describes: its kind, harm and site."""
+        return cls(kind=None, harms=(sig["harm"],), via=sig["via"]) if sig.get("harm") \
+            else cls(kind=sig["kind"], via=sig["via"])
+
+    def describe(self) -> str:
+        return self.kind or " or ".join(self.harms)
+
+
+def site(v: Violation) -> str:
+    """The kernel function where it happened."""
+    return v.detail.get("via") or v.detail.get("source") or ""
+
+
+def signature(v: Violation) -> dict[str, Any]:
+    """What makes a violation the same one: kind, harm, and the kernel site."""
+    return {"kind": v.kind, "harm": v.harm, "via": site(v), "time_us": round(v.time_us, 3)}
