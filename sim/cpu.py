@@ -38,7 +38,7 @@ class CpuSet:
         self.free: list[int] = list(range(n))
         self.runqueue: deque[tuple[Task, Event]] = deque()
         self.preemptions = 0
-        self.unlimited = False   # controlled mode: every task has a CPU of its own
+        self.unlimited = False   # controlled mode: the strategy schedules (tasks pinned)
 
     def timeslice(self) -> float:
         """CFS's sched_slice for equal-weight tasks: latency / nr_running, floored."""

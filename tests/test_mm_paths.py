@@ -1,9 +1,11 @@
 """Each kernel path's lock sequence, pinned as a structured log (kernel lock order)."""
 
+import pytest
 from mmkit import lock_log, mm_kernel, new_process, next_seq, run
 
 from sim.locks import mutex_lock, mutex_unlock
 from sim.mm import EAGAIN
+from sim.mm.events import AnonVmaFreed
 from sim.mm.exit import exit_mm
 from sim.mm.fault import do_page_fault
 from sim.mm.fork import dup_mm
@@ -115,6 +117,26 @@ def test_exit_mmap_zaps_then_unlinks_and_frees_the_anon_vma():
         + ["spin_lock &anon_vma->lock", "spin_unlock &anon_vma->lock"])   # anon_vma_unlink
     assert not av.valid() and av.av.history[-1]["event"] == "free"
     assert all(not pg.lru or pg.free for pg in k.machine.pages.values() if pg.count == 0)
+
+
+@pytest.mark.parametrize("cpus,held", [(1, 0), (2, 2)])
+def test_exit_mmap_gather_frees_at_once_only_on_one_cpu(cpus, held):
+    """tlb_gather_mmu's fast mode (one CPU online) frees each zapped page at once; on SMP the
+    last batch (the second zap block: 2 of the 10 pages) keeps its pages until
+    tlb_finish_mmu, after free_pgtables' anon_vma_unlink."""
+    k = mm_kernel(cpus=cpus)
+    seen = []
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "X", 10)
+        pages = [pte.page for pte in proc.mm.ptes.values()]
+        k.hooks.subscribe(AnonVmaFreed, lambda ev: seen.append(
+            sum(1 for pg in pages if not pg.free)))
+        yield from exit_mm(k, t, proc)
+        return pages
+
+    _, pages = run(k, "X", body)
+    assert seen == [held] and all(pg.free for pg in pages)
 
 
 def test_dup_mmap_lock_order_and_anon_vma_link_before_copy():

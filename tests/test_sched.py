@@ -11,18 +11,21 @@ import pytest
 import sim
 from sim.engine import Kernel
 from sim.params import KERNEL_PARAMS
+from sim.locks import spin_lock, spin_unlock
 from sim.sched import DFS, PCT, RandomWalk, Replay, ReplayDivergence
 from conftest import make_kernel
 
 
-def controlled_kernel(strategy, seed=0):
+def controlled_kernel(strategy, seed=0, cpus=None):
     p = {prm.name: prm.default for prm in KERNEL_PARAMS}
+    if cpus is not None:
+        p["cpus"] = cpus
     return Kernel(p, seed=seed, strategy=strategy)
 
 
-def run_toy(strategy, program, seed=0):
+def run_toy(strategy, program, seed=0, cpus=None):
     """One execution of `program(k, log)`, which spawns tasks; returns the log."""
-    k = controlled_kernel(strategy, seed)
+    k = controlled_kernel(strategy, seed, cpus)
     log = []
     program(k, log)
     k.run(until=1e6)
@@ -30,11 +33,11 @@ def run_toy(strategy, program, seed=0):
     return k, log
 
 
-def all_schedules(dfs, program, cap=10_000):
+def all_schedules(dfs, program, cap=10_000, cpus=None):
     """Every execution a DFS runs: [(log, pruned)]."""
     out = []
     for _ in range(cap):
-        _, log = run_toy(dfs, program)
+        _, log = run_toy(dfs, program, cpus=cpus)
         out.append((tuple(log), dfs.blocked))
         if not dfs.backtrack():
             return out
@@ -81,6 +84,36 @@ def test_dfs_runs_each_interleaving_within_the_preemption_bound_once(bound, expe
     assert len(logs) == expected == len(set(logs))
     if bound == 0:
         assert set(logs) == {("A0", "A1", "B0", "B1"), ("B0", "B1", "A0", "A1")}
+
+
+def spin_section(k, log):
+    """A: takes a spinlock and makes two steps under it; B: two steps of its own."""
+    lock = k.spinlock("toy_lock", "toy")
+
+    def a(k, t):
+        yield from spin_lock(k, t, lock)
+        for i in range(2):
+            yield from k.step(t, 1.0, lock)
+            log.append(f"A{i}")
+        spin_unlock(k, t, lock)
+
+    def b(k, t):
+        for i in range(2):
+            yield from k.step(t, 1.0)
+            log.append(f"B{i}")
+    k.spawn("A", a)
+    k.spawn("B", b)
+
+
+def test_a_task_with_preemption_off_keeps_its_cpu():
+    """On one CPU, B never runs while A holds the spinlock (A0 and A1 stay together); on two
+    CPUs (A on CPU 0, B on CPU 1) it may."""
+    def split(logs):
+        return {log for log in logs if abs(log.index("A0") - log.index("A1")) > 1}
+    one = {log for log, _ in all_schedules(DFS(3, reduction=False), spin_section, cpus=1)}
+    two = {log for log, _ in all_schedules(DFS(3, reduction=False), spin_section, cpus=2)}
+    assert not split(one) and ("A0", "B0", "A1", "B1") in split(two)
+    assert ("B0", "A0", "A1", "B1") in one and ("A0", "A1", "B0", "B1") in one
 
 
 def test_dfs_reduction_runs_one_schedule_of_independent_steps():

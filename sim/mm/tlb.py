@@ -3,7 +3,9 @@
 tlb_gather_mmu takes a per-CPU structure with get_cpu_var (preemption off) until
 tlb_finish_mmu; the batched pages keep their reference until the batch is flushed
 (FREE_PTE_NR on SMP, or tlb_finish_mmu), so a zapped page's count drops a little later than
-its mapcount.
+its mapcount. On a machine with one CPU the gather is in "fast mode" (tlb->nr = ~0U:
+`num_online_cpus() > 1 ? 0U : ~0U` in 2.6.33's tlb_gather_mmu) and tlb_remove_page frees each
+page at once.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ FREE_PTE_NR = 506
 @dataclass(eq=False)
 class MmuGather:
     mm: Mm
+    fast: bool = False                  # one CPU online: pages are freed at once
     pages: list[Page] = field(default_factory=list)
 
 
 def tlb_gather_mmu(k: "MmKernel", task: Task, mm: Mm) -> MmuGather:
     task.preempt_count += 1
-    return MmuGather(mm)
+    return MmuGather(mm, fast=k.cpus.n == 1)
 
 
 def tlb_flush_mmu(k: "MmKernel", task: Task, tlb: MmuGather) -> None:
@@ -39,6 +42,9 @@ def tlb_flush_mmu(k: "MmKernel", task: Task, tlb: MmuGather) -> None:
 
 
 def tlb_remove_page(k: "MmKernel", task: Task, tlb: MmuGather, page: Page) -> None:
+    if tlb.fast:
+        put_page(k, task, page)
+        return
     tlb.pages.append(page)
     if len(tlb.pages) >= FREE_PTE_NR:
         tlb_flush_mmu(k, task, tlb)

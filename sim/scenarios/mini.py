@@ -9,8 +9,9 @@ work, a step, not a sleep, which would order the actors by time instead).
 With one CPU and one anon_vma per slab page, the first process's anon_vma has a slab page of
 its own, which is no longer the CPU's current slab once another process has allocated on that
 CPU: when it is freed, the slab page is discarded and returns to the page allocator at the end
-of a grace period. (In controlled mode task i runs on CPU i mod cpus.)
-In controlled mode that end is a choice like any step (sim.sched.controlled).
+of a grace period. In controlled mode task i runs on CPU i mod cpus (P0, P1, ..., then R, then
+the migrator), a task with preemption off keeps its CPU, and the end of a grace period is a
+choice like any step (sim.sched.controlled).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ grace period has no reader left holding it up, so that when the grace period end
 callbacks run: a slab page returned to the page allocator) is a choice too. The chosen task
 runs to its next choice point or until it blocks; a task woken from a sleep parks again
 before it runs, so wake-ups are choices as well. Step costs are ignored (only sleeps advance
-time), CPUs are unlimited and nothing is preempted: the policy is the scheduler.
+time), and the policy is the scheduler: it may switch tasks at any step, except that tasks
+are pinned to CPUs (task i on CPU i mod cpus) and a task with preemption off keeps its CPU
+(`_on_cpu`), as on the real machine.
 
 Only real choices (two or more runnable actors) are recorded, as actor ids: a run is exactly
 reproduced by its seed and its list of choices (Replay). Each decision also keeps what a
@@ -94,8 +96,8 @@ class Controlled(Strategy):
     def _decide(self, _ev: Event) -> None:
         self._pending = False
         rcu = self.k.rcu
-        runnable = tuple(Runnable(t, task.name, obj)
-                         for t, (task, _, obj) in sorted(self.gated.items()))
+        runnable = self._on_cpu(tuple(Runnable(t, task.name, obj)
+                                      for t, (task, _, obj) in sorted(self.gated.items())))
         if rcu.completable():
             if not runnable and self.env.next_time() is not None:
                 return          # nothing else now: the grace period may end later
@@ -121,6 +123,22 @@ class Controlled(Strategy):
             ev.succeed()
         if self.gated or rcu.completable():
             self.poke()
+
+    def _on_cpu(self, runnable: tuple[Runnable, ...]) -> tuple[Runnable, ...]:
+        """Tasks are pinned, task i to CPU i mod cpus. A task with preemption off (holding a
+        spinlock or spinning for one, in an RCU read-side section, in an mmu_gather) keeps
+        its CPU: no other task of that CPU may run until it turns preemption back on or
+        dies. (Only a task that sleeps while atomic, itself a lock_misuse, could leave no
+        task able to run: then the CPUs are not enforced.)"""
+        n = self.k.cpus.n
+        holder: dict[int, int] = {}
+        for t in self.k.tasks:
+            if t is not None and t.preempt_count > 0 and t.state != "dead":
+                holder.setdefault(t.tid % n, t.tid)
+        if not holder:
+            return runnable
+        ok = tuple(r for r in runnable if holder.get(r.tid % n, r.tid) == r.tid)
+        return ok if ok else runnable
 
     def record(self) -> dict[str, Any]:
         return {"strategy": self.name, "choices": list(self.choices),
