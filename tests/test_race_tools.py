@@ -143,6 +143,21 @@ def test_shrink_reaches_the_two_deviations_the_race_needs():
     assert v is not None and v.harm == "corrupting"
 
 
+def test_a_shrunk_use_after_free_is_the_commits_story():
+    """Found by PCT with two processes of two pages each, shrunk to one migrating page, its
+    owner exiting, the second process whose allocation lets the slab page go, and the walk."""
+    spec = sim.spec_for(MINI, params={"processes": 2, "pages_per_process": 2})
+    found = hunt(spec, "pct", 5000, target=UAF, seed=0)
+    assert found.found is not None
+    out = shrink(found.found)
+    assert (out.after["processes"], out.after["pages_per_process"], out.after["reuser"]) == (
+        1, 1, True)
+    assert out.after["deviations"] <= out.before["deviations"]
+    _, v = replay(out.reproducer)
+    assert v is not None and v.detail["slab_released"] and not v.detail["rcu_protected"]
+    assert [t for t in v.actors] == ["hotremove", "P0"]
+
+
 # --- the command line -------------------------------------------------------------------------
 def cli(root, *args):
     return subprocess.run([sys.executable, str(root / "run.py"), *args], capture_output=True,

@@ -8,8 +8,8 @@ neither helps: make the workload smaller (the scenario's `shrink` parameters: fe
 processes, pages, actors), and delta-debug the deviations (ddmin, Zeller and Hildebrandt
 2002): drop chunks of them while the violation still shows. A smaller workload numbers its
 decisions differently, so when the deviations no longer fit it and there are few of them, it
-is searched (sim.race.explore, as many preemptions as deviations) for a schedule that shows
-the violation with no more deviations. The result is re-recorded as a strict reproducer. A timed-model reproducer (seeds) has no schedule to shrink: only its
+is searched (sim.race.explore, iteratively deepening up to as many preemptions as there are
+deviations) for a schedule that shows the violation. The result is re-recorded as a strict reproducer. A timed-model reproducer (seeds) has no schedule to shrink: only its
 workload shrinks, keeping its seed.
 """
 
@@ -27,9 +27,10 @@ from .explore import explore
 from .repro import Reproducer, matches, replay
 from .target import Target
 
-# A smaller workload whose decisions no longer fit the deviations is searched (within as many
-# preemptions as there are deviations) only when there are this few: beyond, the tree is big.
-SEARCH_DEVIATIONS = 3
+# A smaller workload whose decisions no longer fit the deviations is searched (iteratively
+# deepening up to as many preemptions as there are deviations, within the search budget) only
+# when there are this few: beyond, even the budget is better spent on ddmin.
+SEARCH_DEVIATIONS = 6
 
 
 @dataclass
@@ -90,10 +91,12 @@ def shrink(rep: Reproducer, max_tries: int = 2000, search_budget: int = 5000) ->
                 if timed or devs is None or len(devs) > SEARCH_DEVIATIONS:
                     continue
                 # the deviations no longer fit (the decisions are numbered differently in a
-                # smaller program): search it for a schedule with no more deviations
+                # smaller program): search it for a schedule within as many preemptions. A
+                # smaller workload is worth a few more deviations, which ddmin then cuts (and
+                # the workload only ever shrinks, so this ends)
                 found = _search(cand, rep.violation, len(devs), search_budget)
                 tries += found[1]
-                if found[0] is not None and len(found[0]) <= len(devs):
+                if found[0] is not None:
                     spec, devs, changed = cand, found[0], True
                     break
         if devs:                                                        # the schedule
@@ -119,13 +122,20 @@ def shrink(rep: Reproducer, max_tries: int = 2000, search_budget: int = 5000) ->
 def _search(spec: Any, sig: dict[str, Any], max_preemptions: int, budget: int
             ) -> tuple[dict[int, int] | None, int]:
     """A schedule of `spec` within `max_preemptions` that shows the violation, as deviations;
-    and the executions spent."""
-    out = explore(spec, max_preemptions, budget=budget, target=Target.of(sig),
-                  stop_at_first=True)
-    found = next(iter(out.violations.values()), None)
-    if found is None or matches(run_spec(spec, strategy=Replay(found.choices)), sig) is None:
-        return None, out.executions
-    return deviations(found), out.executions
+    and the executions spent. Iterative deepening (bound 0, 1, ...): a deeper bound's DFS can
+    spend its whole budget in branches a shallower one never enters."""
+    spent = 0
+    for bound in range(max_preemptions + 1):
+        out = explore(spec, bound, budget=max(budget - spent, 1), target=Target.of(sig),
+                      stop_at_first=True)
+        spent += out.executions
+        found = next(iter(out.violations.values()), None)
+        if found is not None and matches(run_spec(spec, strategy=Replay(found.choices)),
+                                         sig) is not None:
+            return deviations(found), spent
+        if spent >= budget:
+            break
+    return None, spent
 
 
 def _ddmin(devs: dict[int, int], test: Any, budget: Any) -> dict[int, int]:
