@@ -341,7 +341,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(json.dumps({**out.to_dict(), "reproducers": paths}, indent=2))
     else:
         state = ("complete: every schedule with at most "
-                 f"{args.max_preemptions} preemptions was run" if out.complete else
+                 f"{args.max_preemptions} preemption{'' if args.max_preemptions == 1 else 's'}"
+                 " was run" if out.complete else
                  f"incomplete: stopped at the budget of {args.budget} executions")
         print(f"explore {args.workload} ({args.variant}): {out.executions} executions "
               f"({out.pruned} pruned as equivalent), {len(out.states)} distinct terminal "

@@ -106,6 +106,17 @@ def test_hunts_give_the_same_answer_with_any_number_of_jobs():
     assert one.found.to_dict() == two.found.to_dict()
 
 
+def test_explore_gives_the_same_answer_with_any_number_of_jobs():
+    """The same counts, states and reproducers (the first schedule of each violation in
+    depth-first order, though both subtrees find the benign walk here)."""
+    spec = sim.spec_for(MINI, params=ONE)
+    one, two = explore(spec, 2, jobs=1), explore(spec, 2, jobs=2)
+    assert (one.executions, one.pruned, one.states, one.complete) == (
+        two.executions, two.pruned, two.states, two.complete)
+    assert {s: r.to_dict() for s, r in one.violations.items()} == {
+        s: r.to_dict() for s, r in two.violations.items()}
+
+
 def test_random_walk_and_seed_hunts_make_replayable_reproducers():
     rnd = hunt(sim.spec_for(MINI), "random", 3000, target=UAF, seed=0)
     assert rnd.found is not None and replay(rnd.found)[1] is not None
