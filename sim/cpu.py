@@ -38,7 +38,7 @@ class CpuSet:
         self.free: list[int] = list(range(n))
         self.runqueue: deque[tuple[Task, Event]] = deque()
         self.preemptions = 0
-        self.unlimited = False   # controlled mode: the strategy schedules (tasks pinned)
+        self.pinned = False      # controlled mode: the strategy schedules, task i on CPU i mod n
 
     def timeslice(self) -> float:
         """CFS's sched_slice for equal-weight tasks: latency / nr_running, floored."""
@@ -59,7 +59,7 @@ class CpuSet:
         A waking task that finds every CPU busy may mark a running task need_resched (CFS
         check_preempt_wakeup), with probability wakeup_preempt_prob.
         """
-        if self.unlimited:
+        if self.pinned:
             task.cpu = task.last_cpu = task.tid % self.n
             task.state = "running"
             return None
@@ -85,7 +85,7 @@ class CpuSet:
         if cpu is None:
             return
         task.cpu = None
-        if self.unlimited:
+        if self.pinned:
             return
         self.k.tracer.cpu_run(cpu, task, task.slice_start, self.k.now)
         self.current[cpu] = None

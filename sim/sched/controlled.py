@@ -60,7 +60,7 @@ class Controlled(Strategy):
     def attach(self, k: Any) -> None:
         super().attach(k)
         self.env = k.env
-        k.cpus.unlimited = True
+        k.cpus.pinned = True
         k.rcu.controlled = True
 
     def choose(self, runnable: tuple[Runnable, ...], current: int | None) -> int:
