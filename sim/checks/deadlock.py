@@ -35,6 +35,9 @@ class DeadlockDetector:
         self.k = k
 
     def on_wait(self, task: Task, lock: "Lock") -> None:
+        # Nearly always, no one the new waiter waits for is waiting itself: no cycle.
+        if not any(u is task or u.waiting_on is not None for u in waits_for(task)):
+            return
         # DFS from the new waiter; a path back to it is a cycle.
         path: list[Task] = [task]
         on_path = {task.tid}
