@@ -70,11 +70,10 @@ def test_v2633_use_after_free_within_two_preemptions():
     assert d["race"] == "freed before the accessor's RCU read-side section began"
 
 
-# PCT on the mini: over 20 hunts (benchmarks/bench_hunt.py) the first use-after-free came
-# after 2 to 288 executions, median 82: a per-execution rate near ln 2 / 82 = 1/118. Even at
-# a third of that, 1/400, 6000 executions all miss with probability (1 - 1/400)**6000 < 1e-6.
+# PCT on the mini is deterministic for a given strategy seed: seed 0 finds the use-after-free
+# after 632 executions. Over strategy seeds 0-19 (benchmarks/bench_hunt.py) the first came
+# after 4 to 3,302 executions, median 802: the budget covers every seed measured.
 PCT_BUDGET = 6000
-assert (1 - 1 / 400) ** PCT_BUDGET < 1e-6
 
 
 @pytest.fixture(scope="module")
