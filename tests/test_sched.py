@@ -220,10 +220,9 @@ def binom_tail_ge(n, p, k):
     return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
 
-def ordering_bug(m):
-    """T1 takes m steps, T2 one; the bug shows when T2's step comes after all of T1's (one
-    ordering constraint: depth 1). A random walk finds it with probability 2**-m; PCT with
-    probability 1/2 (T1 drawn the higher priority)."""
+def t2_after_t1_step(m, at):
+    """T1 takes m steps, T2 one; the bug shows when T2's step comes right after T1's step
+    `at` (before T1's next one, if any)."""
     def program(k, log):
         done = {"t1": 0}
 
@@ -234,11 +233,18 @@ def ordering_bug(m):
 
         def t2(k, t):
             yield from k.step(t, 1.0)
-            if done["t1"] == m:
+            if done["t1"] == at:
                 log.append("bug")
         k.spawn("T1", t1)
         k.spawn("T2", t2)
     return program
+
+
+def ordering_bug(m):
+    """The bug shows when T2's step comes after all of T1's (one ordering constraint: depth
+    1). A random walk finds it with probability 2**-m; PCT with probability 1/2 (T1 drawn the
+    higher priority)."""
+    return t2_after_t1_step(m, m)
 
 
 def hits(make, program, n):
@@ -263,21 +269,7 @@ def test_pct_finds_a_depth_one_bug_where_a_random_walk_almost_never_does():
 def window_bug(m, at):
     """T2's one step must fall exactly after T1's step `at` and before its next (depth 2:
     two ordering constraints). PCT's guarantee: at least 1/(n k) per execution."""
-    def program(k, log):
-        done = {"t1": 0}
-
-        def t1(k, t):
-            for _ in range(m):
-                yield from k.step(t, 1.0)
-                done["t1"] += 1
-
-        def t2(k, t):
-            yield from k.step(t, 1.0)
-            if done["t1"] == at:
-                log.append("bug")
-        k.spawn("T1", t1)
-        k.spawn("T2", t2)
-    return program
+    return t2_after_t1_step(m, at)
 
 
 def test_pct_meets_its_depth_two_guarantee():

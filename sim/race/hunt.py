@@ -78,28 +78,21 @@ def hunt(spec: RunSpec, strategy: str = "pct", budget: int = 1000, *,
     jobs_ = [(strategy, spec.to_dict(), seed, d, steps, i, target) for i in range(budget)]
     hit = None
     done = 0
-    if jobs > 1:
-        pool = multiprocessing.get_context().Pool(jobs)
-        try:
-            for i, ok in pool.imap(_one, jobs_, chunksize=4):
-                done = i + 1
-                if progress:
-                    progress(done, budget)
-                if ok:
-                    hit = i
-                    break
-        finally:
-            pool.terminate()
-            pool.join()
-    else:
-        for job in jobs_:
-            i, ok = _one(job)
+    pool = multiprocessing.get_context().Pool(jobs) if jobs > 1 else None
+    try:
+        # in execution order whatever the job count: the first hit is the same one
+        results = pool.imap(_one, jobs_, chunksize=4) if pool else map(_one, jobs_)
+        for i, ok in results:
             done = i + 1
             if progress:
                 progress(done, budget)
             if ok:
                 hit = i
                 break
+    finally:
+        if pool:
+            pool.terminate()
+            pool.join()
     if hit is None:
         return HuntOutcome(None, None, done, time.monotonic() - t0, strategy)
     if strategy == "seeds":

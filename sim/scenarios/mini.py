@@ -31,7 +31,7 @@ from ..mm.mempolicy import do_migrate_pages
 from ..mm.mmap import mm_alloc, mmap_region
 from ..params import Param
 from ..task import Task
-from .mm import HEAP_START, Proc, build_machine
+from .mm import HEAP_START, PARAMS as MM_PARAMS, Proc, build_machine
 
 PARAMS: tuple[Param, ...] = (
     Param("migration", str, "hotremove", "who migrates: memory hot-remove (offline_pages of "
@@ -56,18 +56,11 @@ PARAMS: tuple[Param, ...] = (
           0, 1e7),
     Param("invariant_every_events", int, 0, "whole-machine invariant checks every N events "
           "(0: never)", "", 0, 10**12),
-    Param("costs.page_copy", float, 1.5, "copy_highpage of 4 KiB", "us", 0, 1e6),
-    Param("costs.pte_op", float, 0.2, "read or update one pte", "us", 0, 1e6),
-    Param("costs.vma_visit", float, 0.2, "visit one vma in an rmap walk", "us", 0, 1e6),
-    Param("costs.page_alloc", float, 0.5, "allocate a page", "us", 0, 1e6),
-    Param("costs.anon_vma_alloc", float, 1.0, "anon_vma allocation", "us", 0, 1e6),
-    Param("costs.lru_op", float, 0.1, "isolate or put back one LRU page", "us", 0, 1e6),
-    Param("costs.tlb_flush", float, 1.0, "ptep_clear_flush", "us", 0, 1e6),
-    Param("costs.fault_entry", float, 1.0, "page-fault entry", "us", 0, 1e6),
-    Param("costs.syscall", float, 0.5, "syscall or notifier entry", "us", 0, 1e6),
-    Param("costs.migrate_prep", float, 72.0, "lru_add_drain_all", "us", 0, 1e6),
-    Param("costs.vma_copy", float, 1.0, "create or copy one vma", "us", 0, 1e6),
-    Param("costs.mm_setup", float, 20.0, "mm_alloc / exec set-up", "us", 0, 1e6),
+    # the step costs the mini's paths use, as the mm scenario documents them
+    *(prm for prm in MM_PARAMS if prm.name in (
+        "costs.page_copy", "costs.pte_op", "costs.vma_visit", "costs.page_alloc",
+        "costs.anon_vma_alloc", "costs.lru_op", "costs.tlb_flush", "costs.fault_entry",
+        "costs.syscall", "costs.migrate_prep", "costs.vma_copy", "costs.mm_setup")),
 )
 
 # What shrinking may make smaller, smallest first.
