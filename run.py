@@ -19,6 +19,7 @@ from sim.race import Reproducer, Target, explore, hunt, replay, shrink
 from sim.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
 from sim.sweep import make_sweep, parse_grid_arg, run_sweep
+from sim.sweep.backends import BACKENDS
 from sim.sweep.report import export_csv, plot, render, summarize
 from sim.workload import load, parse_sets
 
@@ -200,6 +201,13 @@ class _Progress:
             self.bar.close()
 
 
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=BACKENDS, default="local",
+                   help="local process pool (default), a Dask cluster, or this process")
+    p.add_argument("--address", metavar="tcp://HOST:PORT",
+                   help="with --backend dask: join this scheduler (default: a LocalCluster)")
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     limits = {k: v for k, v in (("max_events", args.max_events),
                                 ("max_wall_s", args.max_wall_s),
@@ -263,7 +271,8 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     progress = _Progress(unit="execution", verb="hunt")
     try:
         out = hunt(spec, args.strategy, args.budget, target=target, depth=args.depth,
-                   seed=args.strategy_seed, jobs=args.jobs, progress=progress)
+                   seed=args.strategy_seed, jobs=args.jobs, backend=args.backend,
+                   address=args.address, progress=progress)
     finally:
         progress.close()
     if out.found is None:
@@ -331,7 +340,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
                         params=parse_sets(args.set or []), max_events=args.max_events)
     target = None if args.kind is None else _hunt_target(args)
     out = explore(spec, args.max_preemptions, reduction=not args.no_reduction,
-                  budget=args.budget, jobs=args.jobs, target=target)
+                  budget=args.budget, jobs=args.jobs, backend=args.backend,
+                  address=args.address, target=target)
     paths = []
     for i, rep in enumerate(out.violations.values()):
         path = f"{args.out_prefix}{i}.json"
@@ -404,10 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a fixed parameter override for every run (repeatable)")
     p.add_argument("--jobs", type=_pos_int, default=None,
                    help="worker processes (default: the CPU count)")
-    p.add_argument("--backend", choices=("local", "dask", "serial"), default="local",
-                   help="local process pool (default), a Dask cluster, or this process")
-    p.add_argument("--address", metavar="tcp://HOST:PORT",
-                   help="with --backend dask: join this scheduler (default: a LocalCluster)")
+    _backend_args(p)
     p.add_argument("--batch", type=_pos_int, default=None, metavar="N",
                    help="runs per task (default: about eight tasks per job)")
     p.add_argument("--max-events", type=_pos_int, default=None)
@@ -427,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                    "anon_vma access of harm corrupting or use_after_free)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="where to write the reproducer (default reproducer.json)")
-    p.add_argument("--jobs", type=_pos_int, default=1)
+    p.add_argument("--jobs", type=_pos_int, default=1, help="worker processes (default 1)")
+    _backend_args(p)
     p.add_argument("--seed", type=_nonneg_int, default=0, help="the workload's seed")
     p.add_argument("--strategy-seed", type=_nonneg_int, default=0,
                    help="random and pct: the seed of their choices")
@@ -457,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-reduction", action="store_true",
                    help="run equivalent schedules too (no sleep sets)")
     p.add_argument("--kind", default=None, help="report only this violation kind")
-    p.add_argument("--jobs", type=_pos_int, default=1)
+    p.add_argument("--jobs", type=_pos_int, default=1, help="worker processes (default 1)")
+    _backend_args(p)
     p.add_argument("--seed", type=_nonneg_int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--max-events", type=_pos_int, default=None)

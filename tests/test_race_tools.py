@@ -13,6 +13,7 @@ import sim
 from sim.errors import InputError
 from sim.race import Reproducer, Target, explore, hunt, replay, shrink
 from sim.race.shrink import deviations
+from sim.sweep.backends import Backend
 from sim.report import violation as render_violation
 
 MINI = "hotremove-exit-mini"
@@ -96,24 +97,43 @@ def test_a_pct_hunt_finds_the_use_after_free_and_the_reproducer_replays_it(pct_f
     assert render_violation(b["violations"][0]) == render_violation(a["violations"][0])
 
 
-def test_hunts_give_the_same_answer_with_any_number_of_jobs():
+def test_hunts_give_the_same_answer_with_any_number_of_jobs_and_any_backend():
     spec = sim.spec_for(MINI)
     one = hunt(spec, "pct", 400, target=UAF, seed=3, jobs=1)
-    two = hunt(spec, "pct", 400, target=UAF, seed=3, jobs=2)
-    assert one.found is not None and two.found is not None
-    assert one.executions == two.executions
-    assert one.found.to_dict() == two.found.to_dict()
+    assert one.found is not None and one.executions > 100    # several waves of chunks
+    for jobs, backend in ((2, "local"), (3, "local"), (2, "dask")):
+        other = hunt(spec, "pct", 400, target=UAF, seed=3, jobs=jobs, backend=backend)
+        assert other.found is not None, (jobs, backend)
+        assert other.executions == one.executions, (jobs, backend)
+        assert other.found.to_dict() == one.found.to_dict(), (jobs, backend)
+
+
+class LastFirst(Backend):
+    """A backend whose tasks finish in the reverse order of submission."""
+    name, jobs = "last-first", 16
+
+    def run(self, fn, items):
+        return reversed(list(enumerate(map(fn, items))))
+
+
+def test_a_hunt_reports_the_first_hit_in_execution_order_not_in_completion_order():
+    """PCT seed 3 hits at executions 226 and 311, in one wave of 16 x 8-execution chunks;
+    the chunk holding 311 finishes first."""
+    spec = sim.spec_for(MINI)
+    out = hunt(spec, "pct", 400, target=UAF, seed=3, backend=LastFirst())
+    assert out.executions == 227 and out.found.strategy["execution"] == 226
 
 
 def test_explore_gives_the_same_answer_with_any_number_of_jobs():
     """The same counts, states and reproducers (the first schedule of each violation in
     depth-first order, though both subtrees find the benign walk here)."""
     spec = sim.spec_for(MINI, params=ONE)
-    one, two = explore(spec, 2, jobs=1), explore(spec, 2, jobs=2)
-    assert (one.executions, one.pruned, one.states, one.complete) == (
-        two.executions, two.pruned, two.states, two.complete)
-    assert {s: r.to_dict() for s, r in one.violations.items()} == {
-        s: r.to_dict() for s, r in two.violations.items()}
+    one = explore(spec, 2, jobs=1)
+    for two in (explore(spec, 2, jobs=2), explore(spec, 2, jobs=2, backend="dask")):
+        assert (one.executions, one.pruned, one.states, one.complete) == (
+            two.executions, two.pruned, two.states, two.complete)
+        assert {s: r.to_dict() for s, r in one.violations.items()} == {
+            s: r.to_dict() for s, r in two.violations.items()}
 
 
 def test_random_walk_and_seed_hunts_make_replayable_reproducers():

@@ -5,12 +5,12 @@ reduction, which skips schedules equivalent to one already run). The outcome cou
 executions, those stopped as redundant (pruned), and the distinct terminal states (the
 scenario's `digest` of the machine at the end); `complete` is True when the tree was
 exhausted within the budget. Each distinct violation (kind, harm, site) comes with a
-reproducer. With several jobs, the subtrees of the first decision run in parallel.
+reproducer. With several jobs, the subtrees of the first decision run in parallel (on a local
+pool or a Dask cluster), merged in the serial search's order.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +19,7 @@ from ..api import run_spec
 from ..result import Result
 from ..sched import DFS
 from ..spec import RunSpec
+from ..sweep.backends import Backend, make_backend
 from .repro import Reproducer
 from .target import Target, signature
 
@@ -90,10 +91,13 @@ def _subtree(job: tuple[dict[str, Any], int, bool, int, set[int], int | None, An
 
 
 def explore(spec: RunSpec, max_preemptions: int = 2, *, reduction: bool = True,
-            budget: int | None = None, jobs: int = 1, target: Target | None = None,
+            budget: int | None = None, jobs: int = 1, backend: "str | Backend" = "local",
+            address: str | None = None, target: Target | None = None,
             stop_at_first: bool = False) -> ExploreOutcome:
+    """Every schedule of `spec` within `max_preemptions`; with several jobs (on a backend of
+    sim.sweep.backends: local, dask or serial) the first decision's subtrees in parallel."""
     t0 = time.monotonic()
-    if jobs <= 1 or stop_at_first:
+    if (jobs <= 1 and backend != "dask") or backend == "serial" or stop_at_first:
         out = _search(spec, DFS(max_preemptions, reduction), budget, target, stop_at_first)
         out.wall_s = time.monotonic() - t0
         return out
@@ -109,9 +113,10 @@ def explore(spec: RunSpec, max_preemptions: int = 2, *, reduction: bool = True,
     jobs_ = [(spec.to_dict(), max_preemptions, reduction, tid,
               set(firsts[:i]) if reduction else set(), share, target)
              for i, tid in enumerate(firsts)]
+    with make_backend(backend, min(jobs, len(jobs_)), address) as be:
+        parts = dict(be.run(_subtree, jobs_))
     out = ExploreOutcome(complete=True, max_preemptions=max_preemptions)
-    with multiprocessing.get_context().Pool(min(jobs, len(jobs_))) as pool:
-        for part in pool.imap(_subtree, jobs_):
-            out.merge(part)
+    for i in sorted(parts):                 # in the serial search's order, whatever finished first
+        out.merge(parts[i])
     out.wall_s = time.monotonic() - t0
     return out

@@ -4,13 +4,13 @@ Strategies (names are contract): `random` (a random walk over choice points), `p
 (probabilistic concurrency testing, depth `depth`), `dfs` (bounded exhaustive search, at most
 `depth` preemptions), `seeds` (seeds of the timed model: each seed is its own reproducer).
 Execution i of random or pct draws only from (seed, i), and seeds tries spec seed + i, so
-executions can run in any process: with several jobs they run in parallel, and the hunt
-reports the first execution, in order, that found the target, whatever the job count.
+executions can run in any process: with several jobs (on a local pool or a Dask cluster)
+they run in parallel, and the hunt reports the first execution, in order, that found the
+target, whatever the backend and job count.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,6 +21,7 @@ from ..errors import InputError
 from ..result import Result
 from ..sched import PCT, RandomWalk, Replay
 from ..spec import RunSpec
+from ..sweep.backends import Backend, make_backend
 from .explore import explore
 from .repro import Reproducer
 from .target import Target, signature
@@ -49,21 +50,34 @@ def _strategy(name: str, seed: int, depth: int, steps: int, i: int) -> Any:
     return s
 
 
-def _one(job: tuple[str, dict[str, Any], int, int, int, int, Target]) -> tuple[int, bool]:
-    """Execution i of a hunt (in a worker): did it show the target?"""
-    name, spec_d, seed, depth, steps, i, target = job
-    spec = RunSpec.from_dict(spec_d)
+# Executions per task when several jobs share a hunt: enough to amortise sending the task.
+CHUNK = 8
+
+
+def _shows(name: str, spec: RunSpec, seed: int, depth: int, steps: int, i: int,
+           target: Target) -> bool:
+    """Execution i of a hunt: did it show the target?"""
     if name == "seeds":
         result = run_spec(replace(spec, seed=spec.seed + i))
     else:
         result = run_spec(spec, strategy=_strategy(name, seed, depth, steps, i))
-    return i, any(target.match(v) for v in result.violations)
+    return any(target.match(v) for v in result.violations)
+
+
+def _chunk(job: tuple[str, dict[str, Any], int, int, int, int, int, Target]) -> int | None:
+    """Executions lo..hi-1 (in a worker): the first that shows the target, or None."""
+    name, spec_d, seed, depth, steps, lo, hi, target = job
+    spec = RunSpec.from_dict(spec_d)
+    return next((i for i in range(lo, hi) if _shows(name, spec, seed, depth, steps, i, target)),
+                None)
 
 
 def hunt(spec: RunSpec, strategy: str = "pct", budget: int = 1000, *,
          target: Target = Target(), depth: int | None = None, seed: int = 0, jobs: int = 1,
+         backend: "str | Backend" = "local", address: str | None = None,
          progress: Callable[[int, int], None] | None = None) -> HuntOutcome:
-    """Hunt for `target` in up to `budget` executions of `spec`."""
+    """Hunt for `target` in up to `budget` executions of `spec`, on `jobs` processes of a
+    backend (sim.sweep.backends: local, dask or serial)."""
     if strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}; valid: " + ", ".join(STRATEGIES))
     t0 = time.monotonic()
@@ -75,24 +89,31 @@ def hunt(spec: RunSpec, strategy: str = "pct", budget: int = 1000, *,
         return HuntOutcome(found, result, out.executions, time.monotonic() - t0, strategy)
     d = 3 if depth is None else depth
     steps = steps_estimate(spec) if strategy == "pct" else 0
-    jobs_ = [(strategy, spec.to_dict(), seed, d, steps, i, target) for i in range(budget)]
+    spec_d = spec.to_dict()
     hit = None
     done = 0
-    pool = multiprocessing.get_context().Pool(jobs) if jobs > 1 else None
-    try:
-        # in execution order whatever the job count: the first hit is the same one
-        results = pool.imap(_one, jobs_, chunksize=4) if pool else map(_one, jobs_)
-        for i, ok in results:
-            done = i + 1
-            if progress:
-                progress(done, budget)
-            if ok:
-                hit = i
-                break
-    finally:
-        if pool:
-            pool.terminate()
-            pool.join()
+    with make_backend(backend, jobs, address) as be:
+        size = 1 if be.jobs == 1 else CHUNK
+        lo = 0
+        while lo < budget and hit is None:
+            # a wave of chunks; the first hit in execution order is final once every chunk
+            # before it is done, so the answer is the same whatever the backend and jobs
+            hi = min(lo + size * be.jobs * 4, budget)
+            items = [(strategy, spec_d, seed, d, steps, a, min(a + size, hi), target)
+                     for a in range(lo, hi, size)]
+            got: dict[int, int | None] = {}
+            first = None
+            for j, h in be.run(_chunk, items):
+                got[j] = h
+                if h is not None and (first is None or j < first):
+                    first = j
+                if progress:
+                    progress(min(lo + len(got) * size, budget), budget)
+                if first is not None and all(k in got for k in range(first)):
+                    hit = got[first]
+                    break
+            done = hit + 1 if hit is not None else hi
+            lo = hi
     if hit is None:
         return HuntOutcome(None, None, done, time.monotonic() - t0, strategy)
     if strategy == "seeds":

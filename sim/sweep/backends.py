@@ -1,6 +1,8 @@
-"""Where a sweep's runs execute, behind one small interface: `map(batches)` yields each
-batch's rows as soon as that batch is done (in any order). The rows are the same whichever
-backend, and whatever the number of jobs, ran them.
+"""Where work executes, behind one small interface: `run(fn, items)` yields `(i, fn(items[i]))`
+as each item is done, in any order (`fn` a module-level function, so that it can be sent to
+another process); `map(batches)` runs a sweep's batches and yields their rows. Sweeps, hunts
+and explores use it; their results are the same whichever backend, and whatever the number
+of jobs, ran them.
 
 - `serial`: in this process, one batch after another;
 - `local` (default): a pool of worker processes on this machine;
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..api import run_spec
@@ -43,36 +45,59 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the coordinator's to handle
 
 
-class Serial:
+def _indexed(job: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
+    fn, i, item = job
+    return i, fn(item)
+
+
+class Backend:
+    name = "base"
+    jobs = 1
+
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        raise NotImplementedError
+
+    def map(self, batches: list[Batch]) -> Iterator[Done]:
+        for _, rows in self.run(run_batch, batches):
+            yield rows
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class Serial(Backend):
     name = "serial"
 
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = 1
 
-    def map(self, batches: list[Batch]) -> Iterator[Done]:
-        for b in batches:
-            yield run_batch(b)
-
-    def close(self) -> None:
-        pass
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        for i, item in enumerate(items):
+            yield i, fn(item)
 
 
-class LocalPool:
+class LocalPool(Backend):
     name = "local"
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self.pool = multiprocessing.get_context().Pool(jobs, initializer=_ignore_sigint)
 
-    def map(self, batches: list[Batch]) -> Iterator[Done]:
-        yield from self.pool.imap_unordered(run_batch, batches)
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        yield from self.pool.imap_unordered(_indexed, [(fn, i, x) for i, x in enumerate(items)])
 
     def close(self) -> None:
         self.pool.terminate()
         self.pool.join()
 
 
-class DaskCluster:
+class DaskCluster(Backend):
     name = "dask"
 
     def __init__(self, jobs: int, address: str | None = None) -> None:
@@ -94,11 +119,11 @@ class DaskCluster:
         self.jobs = max(1, sum(w.get("nthreads", 1) for w in
                                self.client.scheduler_info().get("workers", {}).values()))
 
-    def map(self, batches: list[Batch]) -> Iterator[Done]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         from distributed import as_completed
-        futures = [self.client.submit(run_batch, b, pure=False) for b in batches]
-        for f in as_completed(futures):
-            yield f.result()
+        futures = {self.client.submit(fn, x, pure=False): i for i, x in enumerate(items)}
+        for f in as_completed(list(futures)):
+            yield futures[f], f.result()
 
     def close(self) -> None:
         self.client.close()
@@ -106,7 +131,12 @@ class DaskCluster:
             self.cluster.close()
 
 
-def make_backend(name: str, jobs: int, address: str | None = None) -> Any:
+BACKENDS = ("local", "dask", "serial")
+
+
+def make_backend(name: "str | Backend", jobs: int, address: str | None = None) -> Backend:
+    if isinstance(name, Backend):       # one made already (or a test's own)
+        return name
     if name == "serial":
         return Serial()
     if name == "local":
