@@ -88,6 +88,8 @@ def hunt(spec: RunSpec, strategy: str = "pct", budget: int = 1000, *,
         result = _rerun(found) if found else None
         return HuntOutcome(found, result, out.executions, time.monotonic() - t0, strategy)
     d = 3 if depth is None else depth
+    if strategy == "pct" and d < 1:
+        raise InputError(f"pct needs a bug depth (--depth) of at least 1, got {d}")
     steps = steps_estimate(spec) if strategy == "pct" else 0
     spec_d = spec.to_dict()
     hit = None
