@@ -218,6 +218,7 @@ def test_cli_hunt_replay_and_refusals(root, tmp_path):
     refused({"format": 2}, "reproducer format 2; this rmapsim")
     refused({"simulator_version": "0.0.1"}, "was made by rmapsim 0.0.1")
     refused({"choices": "0,1"}, "not a complete reproducer")
+    refused({"violation": {"kind": "anon_vma_stale"}}, "violation must name a kind")
     p = cli(root, "hunt", MINI, "--depth", "0")
     assert p.returncode == 2 and "at least 1" in p.stderr and "Traceback" not in p.stderr
     (tmp_path / "junk.json").write_text("{")

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import __version__, variants
 from ..api import run_spec
+from ..checks import KINDS
 from ..errors import InputError
 from ..result import Result
 from ..sched import Replay, ReplayDivergence
@@ -83,6 +84,14 @@ class Reproducer:
             choices = d["choices"]
             if not isinstance(choices, list) or not all(isinstance(c, int) for c in choices):
                 raise TypeError("choices must be a list of actor ids")
+            v = d["violation"]
+            if not isinstance(v, dict) or v.get("kind") not in KINDS or \
+                    not isinstance(v.get("via"), str) or \
+                    not isinstance(v.get("harm"), (str, type(None))):
+                raise TypeError("violation must name a kind (one of " + ", ".join(KINDS)
+                                + "), a harm (or null) and a kernel site (via)")
+            if not isinstance(d["events"], int) or not isinstance(d["strategy"], dict):
+                raise TypeError("events must be a count and strategy a table")
             return cls(spec, d["strategy"], choices, d["events"], d["violation"],
                        bool(d.get("timed", False)))
         except (KeyError, TypeError) as e:
