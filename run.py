@@ -264,10 +264,33 @@ def _hunt_target(args: argparse.Namespace) -> Any:
     return Target(kind=args.kind)
 
 
+def _check_writable(path: str) -> None:
+    """Refuse an output path before the work, not after (nothing computed is lost)."""
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot write the reproducer to '{path}': {e.strerror}") from None
+    if not existed:
+        os.remove(path)
+
+
+def _save(rep: Any, path: str) -> None:
+    """Write a reproducer; if that fails after all, print it, so that it is not lost."""
+    try:
+        rep.save(path)
+    except InputError:
+        print(json.dumps(rep.to_dict()))
+        raise
+
+
 def cmd_hunt(args: argparse.Namespace) -> int:
     spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
                         params=parse_sets(args.set or []), max_events=args.max_events)
     target = _hunt_target(args)
+    path = args.out or "reproducer.json"
+    _check_writable(path)
     progress = _Progress(unit="execution", verb="hunt")
     try:
         out = hunt(spec, args.strategy, args.budget, target=target, depth=args.depth,
@@ -280,8 +303,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
               f"({args.strategy}, {out.wall_s:.1f} s); raise --budget or try another "
               "--strategy")
         return 0
-    path = args.out or "reproducer.json"
-    out.found.save(path)
+    _save(out.found, path)
     print(f"hunt: found {out.found.violation['kind']} ({out.found.violation['harm']}) after "
           f"{out.executions} executions ({args.strategy}, {out.wall_s:.1f} s)\n")
     print(_render_found(out.result, out.found))
@@ -320,9 +342,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_shrink(args: argparse.Namespace) -> int:
     rep = Reproducer.load(args.file)
-    out = shrink(rep)
     path = args.out or str(args.file).replace(".json", "") + ".shrunk.json"
-    out.reproducer.save(path)
+    _check_writable(path)
+    out = shrink(rep)
+    _save(out.reproducer, path)
     print("shrink: the same violation ({kind}, {harm}, in {via}) from".format(**rep.violation))
     keys = list(out.before)
     w = max(len(k) for k in keys)
@@ -339,13 +362,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
     spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
                         params=parse_sets(args.set or []), max_events=args.max_events)
     target = None if args.kind is None else _hunt_target(args)
+    _check_writable(f"{args.out_prefix}0.json")
     out = explore(spec, args.max_preemptions, reduction=not args.no_reduction,
                   budget=args.budget, jobs=args.jobs, backend=args.backend,
                   address=args.address, target=target)
     paths = []
     for i, rep in enumerate(out.violations.values()):
         path = f"{args.out_prefix}{i}.json"
-        rep.save(path)
+        _save(rep, path)
         paths.append(path)
     if args.json:
         print(json.dumps({**out.to_dict(), "reproducers": paths}, indent=2))

@@ -219,6 +219,9 @@ def test_cli_hunt_replay_and_refusals(root, tmp_path):
     refused({"simulator_version": "0.0.1"}, "was made by rmapsim 0.0.1")
     refused({"choices": "0,1"}, "not a complete reproducer")
     refused({"violation": {"kind": "anon_vma_stale"}}, "violation must name a kind")
+    p = cli(root, "hunt", MINI, "--out", str(tmp_path / "no" / "r.json"))
+    assert p.returncode == 2 and "cannot write the reproducer" in p.stderr
+    assert p.stdout == ""                              # refused before any execution ran
     p = cli(root, "hunt", MINI, "--depth", "0")
     assert p.returncode == 2 and "at least 1" in p.stderr and "Traceback" not in p.stderr
     (tmp_path / "junk.json").write_text("{")
