@@ -298,6 +298,10 @@ def cmd_hunt(args: argparse.Namespace) -> int:
                    address=args.address, progress=progress)
     finally:
         progress.close()
+    if out.interrupted:
+        print(f"hunt: interrupted after {out.executions} executions, no "
+              f"{target.describe()} found", file=sys.stderr)
+        return 130
     if out.found is None:
         print(f"hunt: no {target.describe()} in {out.executions} executions "
               f"({args.strategy}, {out.wall_s:.1f} s); raise --budget or try another "
@@ -374,7 +378,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**out.to_dict(), "reproducers": paths}, indent=2))
     else:
-        state = ("complete: every schedule with at most "
+        state = ("interrupted: the search is incomplete" if out.interrupted else
+                 "complete: every schedule with at most "
                  f"{args.max_preemptions} preemption{'' if args.max_preemptions == 1 else 's'}"
                  " was run" if out.complete else
                  f"incomplete: stopped at the budget of {args.budget} executions")
@@ -387,6 +392,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
             v = rep.violation
             print(f"violation: {v['kind']} ({v['harm']}) in {v['via']}; reproducer {path} "
                   f"(python run.py replay {path})")
+    if out.interrupted:
+        return 130
     return 1 if out.violations else 0
 
 

@@ -124,6 +124,26 @@ def test_a_hunt_reports_the_first_hit_in_execution_order_not_in_completion_order
     assert out.executions == 227 and out.found.strategy["execution"] == 226
 
 
+def test_ctrl_c_ends_a_hunt_or_an_explore_with_what_ran(monkeypatch):
+    """The engine ends an interrupted run as `truncated: interrupted`; a search must stop
+    there (not count it and go on), and say how far it got."""
+    import sim.race.runs as runs
+    real, calls = runs._run_spec, [0]
+
+    def ctrl_c_at_the_tenth(spec, strategy=None):
+        calls[0] += 1
+        result = real(spec, strategy=strategy)
+        if calls[0] == 10:
+            result.truncated = "interrupted"
+        return result
+    monkeypatch.setattr(runs, "_run_spec", ctrl_c_at_the_tenth)
+    out = hunt(sim.spec_for(MINI), "random", 1000, target=UAF, backend="serial")
+    assert out.interrupted and out.found is None and out.executions == 8   # two waves of 4
+    calls[0] = 0
+    ex = explore(sim.spec_for(MINI), 2)
+    assert ex.interrupted and not ex.complete and ex.executions == 9
+
+
 def test_explore_gives_the_same_answer_with_any_number_of_jobs():
     """The same counts, states and reproducers (the first schedule of each violation in
     depth-first order, though both subtrees find the benign walk here)."""

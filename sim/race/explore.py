@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import run_spec
 from ..result import Result
 from ..sched import DFS
 from ..spec import RunSpec
 from ..sweep.backends import Backend, make_backend
 from .repro import Reproducer
+from .runs import run_spec
 from .target import Target, signature
 
 
@@ -33,18 +33,21 @@ class ExploreOutcome:
     violations: dict[str, Reproducer] = field(default_factory=dict)
     wall_s: float = 0.0
     max_preemptions: int = 2
+    interrupted: bool = False          # Ctrl-C: what ran so far (not complete)
 
     def merge(self, other: "ExploreOutcome") -> None:
         self.executions += other.executions
         self.pruned += other.pruned
         self.states |= other.states
         self.complete = self.complete and other.complete
+        self.interrupted = self.interrupted or other.interrupted
         for key, rep in other.violations.items():
             self.violations.setdefault(key, rep)
 
     def to_dict(self) -> dict[str, Any]:
         return {"executions": self.executions, "pruned": self.pruned,
                 "distinct_terminal_states": len(self.states), "complete": self.complete,
+                "interrupted": self.interrupted,
                 "max_preemptions": self.max_preemptions, "wall_s": round(self.wall_s, 3),
                 "violations": [r.to_dict() for r in self.violations.values()]}
 
@@ -57,6 +60,17 @@ def digest(result: Result) -> str:
 def _search(spec: RunSpec, dfs: DFS, budget: int | None, target: Target | None,
             stop_at_first: bool) -> ExploreOutcome:
     out = ExploreOutcome(max_preemptions=dfs.bound)
+    try:
+        _walk(spec, dfs, budget, target, stop_at_first, out)
+    except KeyboardInterrupt:
+        out.interrupted, out.complete = True, False
+    out.pruned = dfs.pruned
+    return out
+
+
+def _walk(spec: RunSpec, dfs: DFS, budget: int | None, target: Target | None,
+          stop_at_first: bool, out: ExploreOutcome) -> None:
+    """Run the DFS's executions into `out` until the tree, the budget or the first hit ends."""
     while True:
         result = run_spec(spec, strategy=dfs)
         out.executions += 1
@@ -79,8 +93,6 @@ def _search(spec: RunSpec, dfs: DFS, budget: int | None, target: Target | None,
         if budget is not None and out.executions >= budget:
             break
         dfs.new_execution()
-    out.pruned = dfs.pruned
-    return out
 
 
 def _subtree(job: tuple[dict[str, Any], int, bool, int, set[int], int | None, Any]
@@ -113,9 +125,14 @@ def explore(spec: RunSpec, max_preemptions: int = 2, *, reduction: bool = True,
     jobs_ = [(spec.to_dict(), max_preemptions, reduction, tid,
               set(firsts[:i]) if reduction else set(), share, target)
              for i, tid in enumerate(firsts)]
-    with make_backend(backend, min(jobs, len(jobs_)), address) as be:
-        parts = dict(be.run(_subtree, jobs_))
+    parts: dict[int, ExploreOutcome] = {}
     out = ExploreOutcome(complete=True, max_preemptions=max_preemptions)
+    with make_backend(backend, min(jobs, len(jobs_)), address) as be:
+        try:
+            for i, part in be.run(_subtree, jobs_):
+                parts[i] = part
+        except KeyboardInterrupt:
+            out.interrupted, out.complete = True, False
     for i in sorted(parts):                 # in the serial search's order, whatever finished first
         out.merge(parts[i])
     out.wall_s = time.monotonic() - t0

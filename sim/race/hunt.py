@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..api import run_spec
 from ..errors import InputError
 from ..result import Result
 from ..sched import PCT, RandomWalk, Replay
@@ -24,6 +23,7 @@ from ..spec import RunSpec
 from ..sweep.backends import Backend, make_backend
 from .explore import explore
 from .repro import Reproducer
+from .runs import run_spec
 from .target import Target, signature
 
 STRATEGIES = ("random", "pct", "dfs", "seeds")
@@ -36,6 +36,7 @@ class HuntOutcome:
     executions: int
     wall_s: float
     strategy: str
+    interrupted: bool = False          # Ctrl-C: `executions` ran, none showed the target
 
 
 def steps_estimate(spec: RunSpec) -> int:
@@ -72,6 +73,33 @@ def _chunk(job: tuple[str, dict[str, Any], int, int, int, int, int, Target]) -> 
                 None)
 
 
+def _waves(be: Backend, budget: int, progress: Callable[[int, int], None] | None,
+           head: tuple[str, dict[str, Any], int, int, int], target: Target,
+           done: list[int]) -> int | None:
+    """Executions 0.. in waves of chunks over the backend's jobs: the first that shows the
+    target, in execution order, or None. The first hit of a wave is final once every chunk
+    before it is done, so the answer is the same whatever the backend and jobs; `done[0]`
+    counts the executions known to have run."""
+    size = 1 if be.jobs == 1 else CHUNK
+    lo = 0
+    while lo < budget:
+        hi = min(lo + size * be.jobs * 4, budget)
+        items = [(*head, a, min(a + size, hi), target) for a in range(lo, hi, size)]
+        got: dict[int, int | None] = {}
+        first = None
+        for j, h in be.run(_chunk, items):
+            got[j] = h
+            if h is not None and (first is None or j < first):
+                first = j
+            if progress:
+                progress(min(lo + len(got) * size, budget), budget)
+            if first is not None and all(k in got for k in range(first)):
+                done[0] = got[first] + 1
+                return got[first]
+        done[0] = lo = hi
+    return None
+
+
 def hunt(spec: RunSpec, strategy: str = "pct", budget: int = 1000, *,
          target: Target = Target(), depth: int | None = None, seed: int = 0, jobs: int = 1,
          backend: "str | Backend" = "local", address: str | None = None,
@@ -86,38 +114,23 @@ def hunt(spec: RunSpec, strategy: str = "pct", budget: int = 1000, *,
                       target=target, stop_at_first=True)
         found = next(iter(out.violations.values()), None)
         result = _rerun(found) if found else None
-        return HuntOutcome(found, result, out.executions, time.monotonic() - t0, strategy)
+        return HuntOutcome(found, result, out.executions, time.monotonic() - t0, strategy,
+                           interrupted=out.interrupted and found is None)
     d = 3 if depth is None else depth
     if strategy == "pct" and d < 1:
         raise InputError(f"pct needs a bug depth (--depth) of at least 1, got {d}")
     steps = steps_estimate(spec) if strategy == "pct" else 0
     spec_d = spec.to_dict()
-    hit = None
-    done = 0
+    done = [0]                                  # executions known to have run
     with make_backend(backend, jobs, address) as be:
-        size = 1 if be.jobs == 1 else CHUNK
-        lo = 0
-        while lo < budget and hit is None:
-            # a wave of chunks; the first hit in execution order is final once every chunk
-            # before it is done, so the answer is the same whatever the backend and jobs
-            hi = min(lo + size * be.jobs * 4, budget)
-            items = [(strategy, spec_d, seed, d, steps, a, min(a + size, hi), target)
-                     for a in range(lo, hi, size)]
-            got: dict[int, int | None] = {}
-            first = None
-            for j, h in be.run(_chunk, items):
-                got[j] = h
-                if h is not None and (first is None or j < first):
-                    first = j
-                if progress:
-                    progress(min(lo + len(got) * size, budget), budget)
-                if first is not None and all(k in got for k in range(first)):
-                    hit = got[first]
-                    break
-            done = hit + 1 if hit is not None else hi
-            lo = hi
+        try:
+            hit = _waves(be, budget, progress, (strategy, spec_d, seed, d, steps), target,
+                         done)
+        except KeyboardInterrupt:
+            return HuntOutcome(None, None, done[0], time.monotonic() - t0, strategy,
+                               interrupted=True)
     if hit is None:
-        return HuntOutcome(None, None, done, time.monotonic() - t0, strategy)
+        return HuntOutcome(None, None, done[0], time.monotonic() - t0, strategy)
     if strategy == "seeds":
         found_spec = replace(spec, seed=spec.seed + hit)
         result = run_spec(found_spec)
@@ -132,7 +145,7 @@ def hunt(spec: RunSpec, strategy: str = "pct", budget: int = 1000, *,
     v = next(v for v in result.violations if target.match(v))
     rep = Reproducer(found_spec, how, choices, result.events, signature(v),
                      timed=strategy == "seeds")
-    return HuntOutcome(rep, result, done, time.monotonic() - t0, strategy)
+    return HuntOutcome(rep, result, done[0], time.monotonic() - t0, strategy)
 
 
 def _rerun(rep: Reproducer) -> Result:

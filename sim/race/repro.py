@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import __version__, variants
-from ..api import run_spec
 from ..checks import KINDS
 from ..errors import InputError
 from ..result import Result
 from ..sched import Replay, ReplayDivergence
 from ..spec import RunSpec
+from .runs import run_spec
 from .target import Target
 
 FORMAT = 1

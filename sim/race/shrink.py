@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..api import run_spec
 from ..errors import InputError
 from ..result import Result
 from ..scenarios import SCENARIOS
 from ..sched import Replay, default_choice
 from .explore import explore
 from .repro import Reproducer, matches, replay
+from .runs import run_spec
 from .target import Target
 
 # A smaller workload whose decisions no longer fit the deviations is searched (iteratively
