@@ -156,16 +156,32 @@ def test_explore_gives_the_same_answer_with_any_number_of_jobs():
             s: r.to_dict() for s, r in two.violations.items()}
 
 
-def test_random_walk_and_seed_hunts_make_replayable_reproducers():
-    rnd = hunt(sim.spec_for(MINI), "random", 3000, target=UAF, seed=0)
-    assert rnd.found is not None and replay(rnd.found)[1] is not None
-    # the timed model, where the seed is the schedule: with two CPUs and memcg reclaim a
-    # benign stale walk shows in most seeds
-    timed = {"memcg_reclaim_prob": 0.3, "cpus": 2}
-    seeds = hunt(sim.spec_for(MINI, params=timed), "seeds", 300,
-                 target=Target(harms=("benign",)))
-    assert seeds.found is not None and seeds.found.timed and seeds.found.choices == []
-    assert replay(seeds.found)[1] is not None
+BENIGN = Target(harms=("benign",))
+# the timed model, where the seed is the schedule: with two CPUs and memcg reclaim a benign
+# stale walk shows in most seeds
+TIMED = {"memcg_reclaim_prob": 0.3, "cpus": 2}
+
+
+@pytest.mark.parametrize("strategy,params,target,budget", [
+    ("random", {}, UAF, 3000),
+    ("dfs", ONE, BENIGN, 5000),
+    ("seeds", TIMED, BENIGN, 300),
+])
+def test_every_strategy_makes_a_reproducer_that_replays_the_same_run(
+        strategy, params, target, budget, tmp_path):
+    """Hunt, write, read, replay: the same choices, events, reports and diagrams (PCT: in
+    the test above)."""
+    out = hunt(sim.spec_for(MINI, params=params), strategy, budget, target=target)
+    assert out.found is not None
+    path = tmp_path / "r.json"
+    out.found.save(path)
+    rep = Reproducer.load(path)
+    assert rep.timed == (strategy == "seeds") and (rep.choices == []) == rep.timed
+    result, v = replay(rep)
+    assert v is not None and result.events == rep.events
+    a, b = out.result.to_dict(), result.to_dict()
+    assert a.pop("schedule").get("choices") == b.pop("schedule").get("choices")
+    assert a == b
 
 
 def test_replay_on_the_repaired_kernel_closes_the_interleaving(pct_found):
