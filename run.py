@@ -42,10 +42,9 @@ def _nonneg_int(text: str) -> int:
 
 
 def _pos_int(text: str) -> int:
-    v = _nonneg_int(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("expected a positive integer, got 0")
-    return v
+    if not _INT.fullmatch(text.strip()) or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 def _pos_seconds(text: str) -> float:
@@ -252,9 +251,11 @@ def _render_found(result: Any, rep: Any) -> str:
     """The found violation's report and diagram (as `run` prints it)."""
     d = result.to_dict()
     sig = rep.violation
-    v = next(v for v in d["violations"] if v["kind"] == sig["kind"]
-             and v.get("harm") == sig["harm"])
-    return report.violation(v)
+
+    def same(v: dict[str, Any]) -> bool:                 # kind, harm and kernel site
+        site = v["detail"].get("via") or v["detail"].get("source") or ""
+        return v["kind"] == sig["kind"] and v.get("harm") == sig["harm"] and site == sig["via"]
+    return report.violation(next(v for v in d["violations"] if same(v)))
 
 
 def _hunt_target(args: argparse.Namespace) -> Any:
@@ -339,7 +340,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     else:
         when = f"step {v.time_us:.0f}" if v.clock == "step" else f"t={v.time_us:.3f} us"
         print(f"replay: {v.kind} ({v.harm}) reproduced at {when}, "
-              f"{result.events} events (recorded: {rep.events})\n")
+              f"{result.events} events (recorded: {rep.events})")
+        if result.events != rep.events and not other:
+            print("replay: but not the recorded run (another event count): was the "
+                  "reproducer edited?")
+        print()
         print(_render_found(result, rep))
     return 1 if v is not None else 0
 

@@ -142,6 +142,11 @@ def test_ctrl_c_ends_a_hunt_or_an_explore_with_what_ran(monkeypatch):
     calls[0] = 0
     ex = explore(sim.spec_for(MINI), 2)
     assert ex.interrupted and not ex.complete and ex.executions == 9
+    big = sim.spec_for(MINI, params={"processes": 2, "pages_per_process": 2})
+    found = hunt(big, "pct", 5000, target=UAF, seed=0).found
+    calls[0] = -40                     # a shrink, interrupted in one of its searches
+    with pytest.raises(KeyboardInterrupt):
+        shrink(found)
 
 
 def test_explore_gives_the_same_answer_with_any_number_of_jobs():
@@ -255,6 +260,10 @@ def test_cli_hunt_replay_and_refusals(root, tmp_path):
     refused({"simulator_version": "0.0.1"}, "was made by rmapsim 0.0.1")
     refused({"choices": "0,1"}, "not a complete reproducer")
     refused({"violation": {"kind": "anon_vma_stale"}}, "violation must name a kind")
+    refused({"params": {}}, "its params lack")
+    refused({"timed": True}, "records no choices")
+    refused({"choices": [True] + d["choices"][1:]}, "choices must be a list of actor ids")
+    refused({"limits": {"x": 1}}, "limits may set only")
     p = cli(root, "hunt", MINI, "--out", str(tmp_path / "no" / "r.json"))
     assert p.returncode == 2 and "cannot write the reproducer" in p.stderr
     assert p.stdout == ""                              # refused before any execution ran
@@ -277,6 +286,9 @@ def test_cli_explore_and_shrink(root, tmp_path):
     p = cli(root, "explore", MINI, "--variant", "anon-vma-lock-get", "--set", "reuser=false",
             "--set", "cpus=2")
     assert p.returncode == 0 and "complete" in p.stdout and "violations: none" in p.stdout
+    for v, path in zip(out["violations"], out["reproducers"]):   # each replay shows its own
+        p = cli(root, "replay", path)
+        assert p.returncode == 1 and f"  via: {v['violation']['via']}\n" in p.stdout, path
     first = out["reproducers"][0]
     p = cli(root, "shrink", first, "--out", str(tmp_path / "s.json"))
     assert p.returncode == 0, p.stderr

@@ -121,5 +121,12 @@ class AnonVmaChecker:
             kind, actors, detail, history=list(av.history),
             key=(task.tid, av.oid, ptr.gen, writes if harm != "benign" else "lock word"),
             since=since, harm=harm, verdict=verdict, extra=extra,
-            mark=(task, f"{access}(&anon_vma->lock {av.label}) in {via}"
-                  if writes == "lock word" else f"{access} ({writes}) of {av.label} in {via}"))
+            mark=(task, self._mark(access, writes, av.label, via)))
+
+    @staticmethod
+    def _mark(access: str, writes: str, label: str, via: str) -> str:
+        """The diagram's flagged step: what was done to which anon_vma, where."""
+        if writes == "lock word":
+            return f"{access}(&anon_vma->lock {label}) in {via}"
+        what = access if writes in access else f"{access} ({writes})"
+        return f"{what} of {label} in {via}"

@@ -21,6 +21,7 @@ from .. import __version__, variants
 from ..checks import KINDS
 from ..errors import InputError
 from ..result import Result
+from ..scenarios import SCENARIOS
 from ..sched import Replay, ReplayDivergence
 from ..spec import RunSpec
 from .runs import run_spec
@@ -71,31 +72,61 @@ class Reproducer:
     def from_dict(cls, d: Any, where: str = "reproducer") -> "Reproducer":
         if not isinstance(d, dict) or "format" not in d:
             raise InputError(f"'{where}' is not an rmapsim reproducer (no format field)")
-        if d["format"] != FORMAT:
+        if type(d["format"]) is not int or d["format"] != FORMAT:
             raise InputError(f"'{where}' is reproducer format {d['format']!r}; this rmapsim "
                              f"({__version__}) reads format {FORMAT}")
         if d.get("simulator_version") != __version__:
             raise InputError(f"'{where}' was made by rmapsim {d.get('simulator_version')}; "
                              f"this is {__version__}, whose runs may differ: replay it with "
                              "that version")
-        try:
-            spec = RunSpec(d["scenario"], d["params"], d["variant"], d["seed"],
-                           workload=d["workload"], **d.get("limits", {}))
-            choices = d["choices"]
-            if not isinstance(choices, list) or not all(isinstance(c, int) for c in choices):
-                raise TypeError("choices must be a list of actor ids")
-            v = d["violation"]
-            if not isinstance(v, dict) or v.get("kind") not in KINDS or \
-                    not isinstance(v.get("via"), str) or \
-                    not isinstance(v.get("harm"), (str, type(None))):
-                raise TypeError("violation must name a kind (one of " + ", ".join(KINDS)
-                                + "), a harm (or null) and a kernel site (via)")
-            if not isinstance(d["events"], int) or not isinstance(d["strategy"], dict):
-                raise TypeError("events must be a count and strategy a table")
-            return cls(spec, d["strategy"], choices, d["events"], d["violation"],
-                       bool(d.get("timed", False)))
-        except (KeyError, TypeError) as e:
-            raise InputError(f"'{where}' is not a complete reproducer: {e}") from None
+        problem = _problem(d)
+        if problem:
+            raise InputError(f"'{where}' is not a complete reproducer: {problem}")
+        spec = RunSpec(d["scenario"], d["params"], d["variant"], d["seed"],
+                       workload=d["workload"], **d.get("limits", {}))
+        return cls(spec, d["strategy"], d["choices"], d["events"], d["violation"],
+                   d.get("timed", False))
+
+
+FIELDS = ("scenario", "params", "variant", "seed", "workload", "strategy", "choices",
+          "events", "violation")
+LIMITS = ("max_events", "max_wall_s", "max_memory")
+
+
+def _problem(d: dict[str, Any]) -> str | None:
+    """What makes `d` no reproducer this version can replay exactly, or None."""
+    missing = [k for k in FIELDS if k not in d]
+    if missing:
+        return "it lacks " + ", ".join(missing)
+    if d["scenario"] not in SCENARIOS:
+        return f"unknown scenario {d['scenario']!r}; valid: " + ", ".join(SCENARIOS)
+    if not isinstance(d["params"], dict):
+        return "params must be a table"
+    lacking = sorted(set(SCENARIOS[d["scenario"]].schema()) - set(d["params"]))
+    if lacking:
+        return ("its params lack " + ", ".join(lacking[:5]) + ("..." if len(lacking) > 5
+                else "") + " (a reproducer records every resolved parameter)")
+    limits = d.get("limits", {})
+    if not isinstance(limits, dict) or set(limits) - set(LIMITS):
+        return "limits may set only " + ", ".join(LIMITS)
+    if type(d["seed"]) is not int or type(d["events"]) is not int:
+        return "seed and events must be integers"
+    if not isinstance(d["strategy"], dict) or not isinstance(d["workload"], str):
+        return "strategy must be a table and workload a name"
+    timed = d.get("timed", False)
+    choices = d["choices"]
+    if type(timed) is not bool:
+        return "timed must be true or false"
+    if not isinstance(choices, list) or not all(type(c) is int for c in choices):
+        return "choices must be a list of actor ids"
+    if timed and choices:
+        return "a timed reproducer (its seed is the schedule) records no choices"
+    v = d["violation"]
+    if not isinstance(v, dict) or v.get("kind") not in KINDS or \
+            not isinstance(v.get("via"), str) or not isinstance(v.get("harm"), (str, type(None))):
+        return ("violation must name a kind (one of " + ", ".join(KINDS) + "), a harm (or "
+                "null) and a kernel site (via)")
+    return None
 
 
 def matches(result: Result, want: dict[str, Any]) -> Any:

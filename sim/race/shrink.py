@@ -128,6 +128,8 @@ def _search(spec: Any, sig: dict[str, Any], max_preemptions: int, budget: int
     for bound in range(max_preemptions + 1):
         out = explore(spec, bound, budget=max(budget - spent, 1), target=Target.of(sig),
                       stop_at_first=True)
+        if out.interrupted:             # explore keeps what it found; a shrink just stops
+            raise KeyboardInterrupt
         spent += out.executions
         found = next(iter(out.violations.values()), None)
         if found is not None and matches(run_spec(spec, strategy=Replay(found.choices)),
