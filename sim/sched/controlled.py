@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
 from simpy.events import Event
 
 from ..task import Task
@@ -143,6 +144,29 @@ class Controlled(Strategy):
     def record(self) -> dict[str, Any]:
         return {"strategy": self.name, "choices": list(self.choices),
                 "decisions": self.count}
+
+
+class Seeded(Controlled):
+    """A randomised strategy whose executions are numbered: execution i draws only from a
+    generator seeded by (seed, i, *SALT), so that any execution can be re-run alone, in any
+    process (a hunt spreads them over jobs)."""
+
+    SALT: tuple[int, ...] = ()
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.execution = -1
+        super().__init__()
+
+    def new_execution(self) -> None:
+        super().new_execution()
+        self.execution += 1
+        self.rng = np.random.default_rng([self.seed, self.execution, *self.SALT])
+
+    def start_at(self, execution: int) -> None:
+        """Make this execution number `execution` (as if that many had gone before)."""
+        self.execution = execution - 1
+        self.new_execution()
 
 
 def yielding(runnable: tuple[Runnable, ...], current: int | None) -> bool:

@@ -16,37 +16,27 @@ estimate of the decisions an execution makes (a run's own count is in its `sched
 
 from __future__ import annotations
 
-import numpy as np
-
-from .controlled import Controlled, Runnable, yielding
+from .controlled import Runnable, Seeded, yielding
 
 
-class PCT(Controlled):
+class PCT(Seeded):
     name = "pct"
+    SALT = (0x9C7,)
 
     def __init__(self, seed: int = 0, depth: int = 3, steps: int = 1000) -> None:
         if depth < 1 or steps < 1:
             raise ValueError("PCT needs depth >= 1 and steps >= 1")
-        self.seed = seed
         self.depth = depth
         self.steps = steps
-        self.execution = -1
-        super().__init__()
+        super().__init__(seed)
 
     def new_execution(self) -> None:
         super().new_execution()
-        self.execution += 1
-        self.rng = np.random.default_rng([self.seed, self.execution, 0x9C7])
         self.priority: dict[int, float] = {}
         points = self.rng.integers(0, self.steps, size=self.depth - 1)
         # change point i (drawn in no order) demotes to priority i, as in the paper: a later
         # change point may demote below an earlier one
         self.changes = {int(p): i + 1 for i, p in enumerate(points)}
-
-    def start_at(self, execution: int) -> None:
-        """Make this execution number `execution` (as if that many had gone before)."""
-        self.execution = execution - 1
-        self.new_execution()
 
     @staticmethod
     def bound(n: int, k: int, d: int) -> float:
