@@ -6,7 +6,7 @@ use-after-free.
 
 Per cell: in how many replications a migration race window was hit, the anon_vma was freed
 outside the migration's RCU section (unprotected), the slab page was destroyed before the
-walk; and in how many an anon_vma access of each harm (benign, corrupting, use_after_free),
+walk; and in how many an anon_vma access of each harm (benign, unprotected, corrupting, use_after_free),
 a migration_pte_leak, a stale_stable_node or an oops was reported; each with its 95% Wilson
 interval. Writes results/reference/hit-rates.json and prints Markdown tables (README.md
 quotes them). Seeds derive from --seed, each cell and replication (sim.sweep).
@@ -27,13 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import sim  # noqa: E402
+from sim.checks.kasan import HARMS  # noqa: E402
 from sim.stats import wilson  # noqa: E402
 from sim.sweep import make_sweep, run_sweep  # noqa: E402
 
 WORKLOADS = ("hotremove-exit", "numa-exit", "ksm-fork-migrate")
 PACKED = ("v2.6.33", "no-rcu", "anon-vma-refcount", "anon-vma-lock-get")   # at 170 per slab
-OUTCOMES = ("window_hit", "freed_outside_rcu", "slab_released", "benign", "corrupting",
-            "use_after_free", "migration_pte_leak", "stale_stable_node", "oops")
+OUTCOMES = ("window_hit", "freed_outside_rcu", "slab_released", "benign", "unprotected",
+            "corrupting", "use_after_free", "migration_pte_leak", "stale_stable_node", "oops")
 WIN = "win.migration_anon_vma."
 
 
@@ -42,7 +43,7 @@ def shows(row: dict, outcome: str) -> bool:
         return (row.get(WIN + "hits") or 0) > 0
     if outcome in ("freed_outside_rcu", "slab_released"):
         return (row.get(WIN + f"hits.{outcome}") or 0) > 0
-    if outcome in ("benign", "corrupting", "use_after_free"):
+    if outcome in HARMS:
         return row[f"harm.{outcome}"] > 0
     return row[f"v.{outcome}"] > 0
 

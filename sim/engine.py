@@ -32,7 +32,6 @@ from .sched import YIELD, Strategy, Timed
 from .stats import Windows
 from .task import Task
 from .trace import TRACE_LIMIT, Tracer
-from .variants import VARIANTS, Variant
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEAD_RINGS = 256          # trace rings of exited tasks kept for reports (see _retire_ring)
@@ -93,14 +92,14 @@ class Costs:
 
 
 class Kernel:
-    def __init__(self, params: dict[str, Any], seed: int = 0, variant: Variant | None = None,
+    def __init__(self, params: dict[str, Any], seed: int = 0, variant: Any = None,
                  strategy: Strategy | None = None, trace: bool = False,
                  stop_on: tuple[str, ...] = (), keep: int = 20,
                  trace_limit: int = TRACE_LIMIT) -> None:
         p = params
         self.params = p
         self.seed = seed
-        self.variant = variant if variant is not None else VARIANTS["v2.6.33"]
+        self.variant = variant      # the mm model's kernel variant (sim.variants); opaque here
         self.rng = Rng(seed, gamma_shape=p["cost_shape"])
         self.env = KernelEnvironment(self.rng.tie_keys())
         self.costs = Costs({key[6:]: v for key, v in p.items() if key.startswith("costs.")})
@@ -110,7 +109,7 @@ class Kernel:
         self.deadlock = DeadlockDetector(self)
         self.cpus = CpuSet(self, p["cpus"], p["sched_latency_us"], p["sched_min_granularity_us"],
                            p["wakeup_preempt_prob"])
-        self.rcu = Rcu(self, p["rcu_gp_us"])
+        self.rcu = Rcu(self, p["rcu_gp_us"], p["rcu_flavour"])
         self.windows = Windows()
         self.lock_classes: dict[str, LockClass] = {}
         self.tasks: list[Task | None] = []   # by tid; None once long dead (_retire_ring)

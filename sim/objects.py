@@ -16,7 +16,14 @@ from typing import Any, NamedTuple
 
 from .locks import PageLock, RwSemaphore, SpinLock
 
-VM_MERGEABLE = 0x1       # (no VM_SHARED anon: every anon vma is a private COW mapping)
+VM_MERGEABLE = 0x1
+VM_SHARED = 0x8          # (never set: the model maps nothing MAP_SHARED)
+VM_MAYWRITE = 0x20       # every private mapping has it (do_mmap_pgoff)
+
+
+def is_cow_mapping(flags: int) -> bool:
+    """include/linux/mm.h (2.6.33): private and may be written, anon or file."""
+    return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE
 
 PTES_PER_TABLE = 512     # one page-table page (and one split pte lock) covers 512 ptes
 
@@ -37,7 +44,7 @@ class AnonVma:
     """
 
     __slots__ = ("oid", "label", "slab", "lock", "head", "ksm_refcount", "external_refcount",
-                 "gen", "live", "owner", "history")
+                 "gen", "live", "owner", "history", "frees")
 
     def __init__(self, oid: int, slab: "SlabPage", lock: SpinLock) -> None:
         self.oid = oid
@@ -50,7 +57,18 @@ class AnonVma:
         self.gen = 0
         self.live = False
         self.owner = ""                # the process that allocated the current incarnation
-        self.history: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []     # the last few events (KASAN report)
+        # frees[g - 1]: the free of incarnation g (all of them: history is bounded)
+        self.frees: list[AnonVmaFree] = []
+
+
+class AnonVmaFree(NamedTuple):
+    """kmem_cache_free of one incarnation of an anon_vma: when, by whom, from where."""
+
+    at_us: float
+    by: str
+    tid: int
+    where: str
 
 
 class AnonVmaPtr:
@@ -71,13 +89,16 @@ class AnonVmaPtr:
 
 
 class SlabPage:
-    __slots__ = ("sid", "objects", "freelist", "discarded", "released", "released_at")
+    __slots__ = ("sid", "objects", "freelist", "discarded", "discarded_at", "discard_seq",
+                 "released", "released_at")
 
     def __init__(self, sid: int) -> None:
         self.sid = sid
         self.objects: list[AnonVma] = []
         self.freelist: list[AnonVma] = []      # LIFO, like SLUB's page->freelist
         self.discarded = False     # left the cache (empty); memory waits for a grace period
+        self.discarded_at = -1.0   # discard_slab: when call_rcu(rcu_free_slab) was queued
+        self.discard_seq = -1      # ... and its place in RCU's order of events (Rcu.seq)
         self.released = False      # back in the page allocator: touching it is use-after-free
         self.released_at = -1.0
 

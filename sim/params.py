@@ -118,6 +118,11 @@ KERNEL_PARAMS: tuple[Param, ...] = (
           "running task (stands for CFS check_preempt_wakeup; estimate)", "", 0, 1),
     Param("rcu_gp_us", float, 3000.0,
           "minimum RCU grace period (\"multiple milliseconds\", perfbook)", "us", 0, 1e7),
+    Param("rcu_flavour", str, "tree",
+          "RCU implementation (CONFIG_PREEMPT kernels): tree = CONFIG_TREE_RCU, rcu_read_lock "
+          "disables preemption; tree_preempt = CONFIG_TREE_PREEMPT_RCU, readers can be "
+          "preempted and the grace period waits for them", "",
+          choices=("tree", "tree_preempt")),
     Param("cost_shape", float, 4.0,
           "shape k of the gamma jitter on step costs (coefficient of variation 1/sqrt(k))",
           "", 0.1, 1e6),

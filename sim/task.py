@@ -20,9 +20,11 @@ class Task:
     last_cpu: int = -1
     slice_start: float = 0.0        # when it last got a CPU (timeslice accounting)
     need_resched: bool = False      # TIF_NEED_RESCHED: set by wakeup preemption
-    preempt_count: int = 0          # spinlocks held + rcu_read_lock nesting + preempt_disable
+    preempt_count: int = 0          # spinlocks held + preempt_disable (+ rcu_read_lock
+                                    # nesting under rcu_flavour "tree")
     rcu_nesting: int = 0
     rcu_since: float = -1.0         # start of the outermost RCU read-side section
+    rcu_seq: int = -1               # its place in RCU's order of events (Rcu.seq)
     held: list[Any] = field(default_factory=list)    # lockdep held-lock stack (HeldLock)
     waiting_on: Any = None          # the lock it is blocked or spinning on
     stack: list[str] = field(default_factory=list)   # kernel functions it is inside

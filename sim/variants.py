@@ -1,15 +1,18 @@
 """Kernel variants: the kernel as merged in 2.6.33, the states around it, and the later fix.
 
 A variant is data: each field names one behaviour that differs, read at exactly one place in
-the mm model. Names are contract: scripts and sweeps rely on them.
+the mm model, or a kernel function of the version it uses. Names are contract: scripts and
+sweeps rely on them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
 from .errors import InputError
+from .mm.ksm import ksm_memory_callback
 
 
 @dataclass(frozen=True)
@@ -17,9 +20,14 @@ class Variant:
     name: str
     doc: str
     surfaces: str
-    # ksm.c / migrate.c, "ksm: memory hotremove migration only" (62b61f611eb): NUMA paths skip
-    # PageKsm and unmap_and_move refuses KSM pages unless offlining.
+    # ksm.c / migrate.c / mempolicy.c, "ksm: memory hotremove migration only" (62b61f611eb):
+    # NUMA paths skip PageKsm and unmap_and_move refuses KSM pages unless offlining
+    # (read by migrate.ksm_page_migratable) ...
     ksm_migration_hotremove_only: bool = True
+    # ... and ksm_init registers ksm_memory_callback on the hotplug memory notifier chain
+    # (memory_hotplug.memory_notify): ksm_thread_mutex held from MEM_GOING_OFFLINE to
+    # MEM_OFFLINE or MEM_CANCEL_OFFLINE, stable_nodes left in the block pruned.
+    memory_notifiers: tuple[Callable[..., Any], ...] = (ksm_memory_callback,)
     # migrate.c remove_migration_ptes: "rmap_walk" (this commit) or "anon_or_file" (before it:
     # remove_anon_migration_ptes via page_anon_vma, which is NULL for a KSM page).
     remove_migration_ptes: str = "rmap_walk"
@@ -44,10 +52,19 @@ class Variant:
     def describe(self) -> dict[str, Any]:
         out = {"name": self.name, "doc": self.doc, "surfaces": self.surfaces}
         base = VARIANTS["v2.6.33"]
-        out["changes"] = {f.name: getattr(self, f.name) for f in fields(self)
+        out["changes"] = {f.name: _shown(getattr(self, f.name)) for f in fields(self)
                           if f.name not in ("name", "doc", "surfaces")
                           and getattr(self, f.name) != getattr(base, f.name)}
         return out
+
+
+def _shown(value: Any) -> Any:
+    """A field as JSON: kernel functions by name."""
+    if callable(value):
+        return value.__name__
+    if isinstance(value, tuple):
+        return [_shown(v) for v in value]
+    return value
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
@@ -57,12 +74,16 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "hot-remove (62b61f611eb)",
             "anon_vma_stale under hot-remove + exit; nothing under NUMA migration"),
     Variant("ksm-lru-no-walk",
-            "the state before e9995ef978a: KSM pages on the LRU and migratable by any path "
-            "(\"ksm: let shared pages be swappable\"), remove_migration_ptes still split "
-            "anon/file, and no ksm_migrate_page (added by the same commit)",
+            "the parent of e9995ef978a (\"ksm: mem cgroup charge swapin copy\"): KSM pages "
+            "on the LRU since 5ad6468801d (\"ksm: let shared pages be swappable\") and so "
+            "migratable by any path; remove_migration_ptes still split anon/file; no "
+            "ksm_migrate_page (added by e9995ef978a); and none of 62b61f611eb (\"ksm: memory "
+            "hotremove migration only\", the next commit): no PageKsm test in unmap_and_move "
+            "or the NUMA paths, no KSM memory-hotplug notifier, so ksmd runs concurrently "
+            "with hot-remove's migrations",
             "migration_pte_leak and stale_stable_node on KSM pages",
-            ksm_migration_hotremove_only=False, remove_migration_ptes="anon_or_file",
-            ksm_migrate_page=False),
+            ksm_migration_hotremove_only=False, memory_notifiers=(),
+            remove_migration_ptes="anon_or_file", ksm_migrate_page=False),
     Variant("no-new-forks-pass",
             "rmap_walk_ksm without its search_new_forks pass: children forked after the merge "
             "have the KSM pte but no rmap_item",

@@ -17,7 +17,8 @@ def test_demo_seed_shows_the_slab_destroyed_before_the_walk(root):
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "violations: anon_vma_use_after_free x1" in out
-    assert "race: freed before the accessor's RCU read-side section began" in out
+    assert "race: slab page discarded before the accessor's RCU read-side section began" in out
+    assert "freed_before_rcu: True" in out
     assert "slab_released: True" in out and "rcu_protected: False" in out
     # the interleaving diagram: hot-remove, the exiting task, and the RCU callback
     header = next(line for line in out.splitlines() if line.strip().startswith("time_us |"))

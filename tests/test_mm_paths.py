@@ -421,3 +421,68 @@ def test_2635_refcount_oopses_on_a_mapped_ksm_page_under_hotremove():
     t2 = k2.spawn("hotremove", lambda k, t: body(k, t))
     k2.run(until=10_000_000)
     assert k2.violations.counts == {} and k2.counters["migrations"] == 1
+
+
+@pytest.mark.parametrize("reused", [True, False])
+def test_reference_drop_through_a_stale_pointer_frees_once_or_reports_a_double_free(reused):
+    """The no-recheck repair pinned a freed anon_vma (get_anon_vma through a stale pointer).
+    If the memory was reused and its new family exits first, that family's anon_vma_unlink
+    sees the inherited refcount and skips the free, so the migration's drop is the only free
+    of that incarnation: performed, no double free reported. If the memory is still free,
+    the drop's free is a second free: reported (slab freelist) and not performed."""
+    from sim.mm.migrate import drop_anon_vma, get_anon_vma
+    from sim.mm.rmap import anon_vma_unlink
+    k = mm_kernel(cpus=1)
+    box = {}
+
+    def body(k, t):
+        x = yield from new_process(k, t, "X", 1)
+        stale = x.heap.anon_vma
+        yield from anon_vma_unlink(k, t, x.heap)           # X's last vma goes: freed
+        if reused:
+            y = yield from new_process(k, t, "Y", 1)       # same CPU slab, LIFO: reused
+            assert y.heap.anon_vma.av is stale.av
+        get_anon_vma(k, t, stale, None)                    # the no-recheck pin
+        if reused:
+            yield from anon_vma_unlink(k, t, y.heap)       # sees external_refcount 1
+            assert stale.av.live
+        yield from drop_anon_vma(k, t, stale)
+        box["av"] = stale.av
+
+    run(k, "hotremove", body)
+    av = box["av"]
+    written = [(v.detail["access"], v.detail["written"])
+               for v in k.violations.of("anon_vma_stale")]
+    assert written[0] == ("atomic_inc(external_refcount)", "external_refcount")
+    assert not av.live and av.slab.freelist.count(av) == 1
+    if reused:
+        assert [f.by for f in av.frees] == ["hotremove", "hotremove"] and av.gen == 2
+        assert ("kmem_cache_free", "slab freelist") not in written
+        assert [h["gen"] for h in av.history if h["event"] == "free"] == [1, 2]
+    else:
+        assert len(av.frees) == 1 and av.gen == 1
+        assert written[-1] == ("kmem_cache_free", "slab freelist")
+
+
+def test_fork_write_protects_a_private_file_mapping_too():
+    """copy_one_pte's COW test is is_cow_mapping(vm_flags): a writable pte of a MAP_PRIVATE
+    file mapping is made read in the parent and the child, as an anon one is."""
+    from sim.mm.fault import do_page_fault
+    from sim.mm.mmap import mmap_region
+    from sim.mm.pgtable import mk_pte, set_pte_at
+    from sim.scenarios.mm import FILE_START
+    k = mm_kernel()
+
+    def body(k, t):
+        proc = yield from new_process(k, t, "parent", 1)
+        vma = yield from mmap_region(k, t, proc.mm, FILE_START, 1, file=k.machine.files[0])
+        yield from do_page_fault(k, t, proc.mm, FILE_START, False)
+        page = proc.mm.ptes[FILE_START].page
+        set_pte_at(k, t, proc.mm, FILE_START, mk_pte(page, True))   # as if it were written
+        vma.anon_vma = proc.heap.anon_vma     # copy_page_range copies only with an anon_vma
+        child = yield from dup_mm(k, t, proc.mm, "child", None)
+        return proc, child, page
+
+    _, (proc, child, page) = run(k, "parent", body)
+    assert proc.mm.ptes[FILE_START] == Pte(PRESENT, page, False, 0)
+    assert child.ptes[FILE_START] == Pte(PRESENT, page, False, 0)

@@ -29,12 +29,14 @@ STALE_LOCK = "anon_vma_stale/benign/page_lock_anon_vma"
 INC_FREED = "anon_vma_stale/corrupting/unmap_and_move"          # 2.6.35's atomic_inc
 DOUBLE_FREE = "anon_vma_stale/corrupting/drop_anon_vma"
 UAF_WALK = "anon_vma_use_after_free/use_after_free/rmap_walk_anon"
+# the no-recheck repair pinned a freed anon_vma and dropped RCU: its walk has no protection
+UNPROTECTED_WALK = "anon_vma_stale/unprotected/rmap_walk_anon"
 
 
 @pytest.mark.parametrize("variant,expected", [
     ("v2.6.33", {STALE_WALK, STALE_LOCK}),
     ("anon-vma-refcount", {INC_FREED, STALE_WALK, DOUBLE_FREE}),
-    ("anon-vma-lock-get-no-recheck", {STALE_LOCK, INC_FREED, DOUBLE_FREE}),
+    ("anon-vma-lock-get-no-recheck", {STALE_LOCK, INC_FREED, DOUBLE_FREE, UNPROTECTED_WALK}),
     ("anon-vma-lock-get", set()),
 ])
 def test_every_schedule_within_two_preemptions(variant, expected):
@@ -68,7 +70,8 @@ def test_v2633_use_after_free_within_two_preemptions():
     assert out.found is not None and out.found.violation["via"] == "rmap_walk_anon"
     d = next(v for v in out.result.violations if UAF.match(v)).detail
     assert d["slab_released"] and not d["rcu_protected"]
-    assert d["race"] == "freed before the accessor's RCU read-side section began"
+    assert d["race"] == "slab page discarded before the accessor's RCU read-side section began"
+    assert d["freed_before_rcu"] is True
 
 
 # PCT on the mini is deterministic for a given strategy seed: seed 0 finds the use-after-free

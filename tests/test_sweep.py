@@ -191,7 +191,7 @@ def test_report_writes_its_plots_and_json(root, tmp_path):
     assert d["runs"] == 12 and len(d["cells"]) == 4
     c = d["cells"][0]
     assert c["label"] == "v2.6.33 exit_rate=50" and c["runs"] == 3
-    assert {"benign", "corrupting", "use_after_free"} == set(c["harm"])
+    assert {"benign", "unprotected", "corrupting", "use_after_free"} == set(c["harm"])
     assert set(c["harm"]["benign"]) == {"k", "n", "rate", "lo", "hi"}
     lock = c["locks"]["&anon_vma->lock"]
     assert set(lock) >= {"wait_mean_us", "wait_p99_us", "hold_avg_us", "hold_p99_us"}

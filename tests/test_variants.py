@@ -84,8 +84,8 @@ def test_at_least_is_the_binomial_bound():
 
 def test_hotremove_exit_surfaces_the_race_under_v2633(runs):
     rs = runs[("hotremove-exit", "v2.6.33")]
-    hit = [r["seed"] for r in rs if r["v.anon_vma_stale"]]
-    assert len(hit) >= at_least(len(rs), reference_low("hotremove-exit/v2.6.33", "benign"))
+    hit = [r["seed"] for r in rs if r[WIN + "hits"]]
+    assert len(hit) >= at_least(len(rs), reference_low("hotremove-exit/v2.6.33", "window_hit"))
     for r in rs:
         assert set(counts(r)) <= set(ANON), counts(r)
         assert r[WIN + "count"] > 1000
@@ -95,11 +95,17 @@ def test_hotremove_exit_surfaces_the_race_under_v2633(runs):
             det = x["detail"]
             assert det["via"] == "rmap_walk_anon" and x["actors"][0] == "hotremove"
             assert det["freed_in"] == "anon_vma_unlink"
-            assert x["harm"] in ("benign", "use_after_free")      # only the lock word
-            # RCU keeps an anon_vma freed inside its read-side section typed: the slab page
-            # can be gone only if it was freed before rcu_read_lock (Mel Gorman's case)
-            if x["harm"] == "use_after_free":
-                assert det["race"] == "freed before the accessor's RCU read-side section began"
+            assert x["harm"] in ("benign", "unprotected", "use_after_free")  # the lock word
+            # RCU keeps a slab page discarded inside the walker's read-side section typed:
+            # the walk is a bug exactly when the page was discarded before rcu_read_lock
+            # (the anon_vma freed before it too, Mel Gorman's case), whether or not the
+            # grace period has ended yet
+            bug = x["harm"] != "benign"
+            assert bug == (det["race"] == "slab page discarded before the accessor's RCU "
+                                          "read-side section began")
+            assert bug == (not det["rcu_protected"])
+            if bug:
+                assert det["freed_before_rcu"]
 
 
 def test_numa_migration_never_reports_an_anon_vma_violation(runs):
@@ -121,10 +127,11 @@ def test_the_2011_repair_closes_the_race(runs):
 def test_no_rcu_leaves_every_stale_pointer_unprotected(runs):
     rs = runs[("hotremove-exit", "no-rcu")]
     hit = [r["seed"] for r in rs if anon_reports(r)]
-    assert len(hit) >= at_least(len(rs), reference_low("hotremove-exit/no-rcu", "benign"))
+    assert len(hit) >= at_least(len(rs), reference_low("hotremove-exit/no-rcu", "window_hit"))
     for r in rs:
         for x in anon_reports(r):
             assert not x["detail"]["rcu_protected"]
+            assert x["harm"] in ("unprotected", "use_after_free")     # never benign
             if x["harm"] == "use_after_free":
                 assert x["detail"]["slab_released"]
     base = runs[("hotremove-exit", "v2.6.33")]

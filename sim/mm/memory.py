@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import kfunc
 from ..locks import lock_page, spin_lock, spin_unlock, trylock_page, unlock_page
-from ..objects import (Mm, Page, PageAnon, PageKsm, Vma, page_mapcount)
+from ..objects import Mm, Page, PageAnon, PageKsm, Vma, is_cow_mapping, page_mapcount
 from ..task import Task
 from .migrate import migration_entry_wait
 from .page_alloc import alloc_page, get_page, put_page
@@ -209,7 +209,7 @@ def copy_one_pte(k: "MmKernel", task: Task, dst: Mm, src: Mm, vma: Vma, vpn: int
     if pte is None:
         return
     yield from k.step(task, k.costs.pte_op)
-    cow = vma.file is None
+    cow = is_cow_mapping(vma.flags)
     if is_migration_entry(pte):
         # swap_duplicate() is 0 for a migration entry; a write entry in a COW mapping is made
         # read in the parent too; the child gets the same entry, with no ref and no mapcount.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine import kfunc
 from ..objects import Machine, MemBlock
 from ..task import Task
-from . import EAGAIN, EBUSY, ksm
+from . import EAGAIN, EBUSY
 from .migrate import migrate_pages, migrate_prep, new_page_any
 from .vmscan import isolate_lru_page, putback_lru_page
 
@@ -63,7 +63,9 @@ def do_migrate_range(k: "MmKernel", task: Task, start_pfn: int, blk: MemBlock) -
 
 @kfunc
 def memory_notify(k: "MmKernel", task: Task, action: str, blk: MemBlock) -> Gen:
-    yield from ksm.ksm_memory_callback(k, task, action, blk)
+    """The hotplug memory notifier chain: the callbacks the variant's kernel registers."""
+    for callback in k.variant.memory_notifiers:
+        yield from callback(k, task, action, blk)
 
 
 def check_pages_isolated(k: "MmKernel", blk: MemBlock) -> int:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import kfunc
 from ..locks import down_read, spin_lock, spin_unlock, up_read
-from ..objects import Mm, Page, PageKsm, Vma, page_mapcount
+from ..objects import Mm, Page, Vma, page_mapcount
 from ..task import Task
-from .migrate import migrate_pages, migrate_prep, new_page_any
+from .migrate import ksm_page_migratable, migrate_pages, migrate_prep, new_page_any
 from .pgtable import pte_lockptr, pte_present, pte_tables
 from .vmscan import isolate_lru_page
 
@@ -41,7 +41,7 @@ def check_pte_range(k: "MmKernel", task: Task, vma: Vma, vpns: list[int], pageli
         if not pte_present(pte):
             continue
         page = pte.page
-        if PageKsm(page) and k.variant.ksm_migration_hotremove_only:
+        if not ksm_page_migratable(k, page, False):
             continue
         yield from migrate_page_add(k, task, page, pagelist, move_all)
     spin_unlock(k, task, ptl)

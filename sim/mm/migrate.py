@@ -177,6 +177,13 @@ def drop_anon_vma(k: "MmKernel", task: Task, ptr: AnonVmaPtr) -> Gen:
 
 # --- unmap_and_move / migrate_pages -----------------------------------------------------------
 
+def ksm_page_migratable(k: "MmKernel", page: Page, offlining: bool) -> bool:
+    """62b61f611eb: only memory hotremove (offlining, holding ksm_thread_mutex) migrates KSM
+    pages; unmap_and_move tests it under the page lock, the NUMA paths skip them. Before it
+    (the variant's ksm_migration_hotremove_only off), any path migrates them."""
+    return not (PageKsm(page) and not offlining and k.variant.ksm_migration_hotremove_only)
+
+
 @kfunc
 def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: int, page: Page,
                    force: bool, offlining: bool, pagelist: list[Page]) -> Gen:
@@ -205,8 +212,7 @@ def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: in
             yield from putback_lru_page(k, task, newpage)
             return rc
         yield from lock_page(k, task, page)
-    if (PageKsm(page) and not offlining and k.variant.ksm_migration_hotremove_only):
-        # only memory hotremove, holding ksm_thread_mutex, may migrate KSM pages
+    if not ksm_page_migratable(k, page, offlining):
         rc = EBUSY
     else:
         yield from mem_cgroup_prepare_migration(k, task, page)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import kfunc
 from ..locks import down_write, spin_lock, spin_unlock, up_write
-from ..objects import VM_MERGEABLE, AddressSpace, Machine, Mm, Vma
+from ..objects import VM_MAYWRITE, VM_MERGEABLE, AddressSpace, Machine, Mm, Vma
 from ..task import Task
 from . import ksm
 from .memory import unmap_vmas
@@ -41,10 +41,12 @@ def find_vma(mm: Mm, vpn: int) -> Vma | None:
 def mmap_region(k: "MmKernel", task: Task, mm: Mm, start: int, npages: int,
                 file: AddressSpace | None = None, pgoff: int | None = None,
                 flags: int = 0) -> Gen:
-    """do_mmap_pgoff under mmap_sem for write: a private anon (or file) vma."""
+    """do_mmap_pgoff under mmap_sem for write: a private anon (or file) vma (MAP_PRIVATE:
+    VM_MAYWRITE, so a COW mapping even when the file is read-only)."""
     yield from down_write(k, task, mm.mmap_sem)
     yield from k.step(task, k.costs.vma_copy)
-    vma = Vma(mm, start, start + npages, start if pgoff is None else pgoff, flags, file=file,
+    vma = Vma(mm, start, start + npages, start if pgoff is None else pgoff,
+              flags | VM_MAYWRITE, file=file,
               label=f"vma {mm.name}:{start}")
     if file is not None:
         yield from spin_lock(k, task, file.i_mmap_lock)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import kfunc
 from ..locks import spin_lock, spin_unlock
-from ..objects import (AnonVmaPtr, Page, PageAnon, PageKsm, Vma, history, page_anon_vma,
+from ..objects import (AnonVmaFree, AnonVmaPtr, Page, PageAnon, PageKsm, Vma, history, page_anon_vma,
                        page_mapped, page_mapping)
 from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
@@ -43,17 +43,23 @@ def anon_vma_alloc(k: "MmKernel", task: Task, owner: str) -> AnonVmaPtr:
 
 
 def anon_vma_free(k: "MmKernel", task: Task, ptr: AnonVmaPtr) -> None:
-    """kmem_cache_free. Through a stale pointer it would be a double free, which corrupts
-    the slab freelist: reported (writes "slab freelist"), and not performed, since the model
-    cannot represent a corrupted freelist."""
+    """kmem_cache_free of whatever the memory holds now.
+
+    Freeing an object that is already free is a double free, which corrupts the slab
+    freelist: reported (writes "slab freelist") and not performed, since the model cannot
+    represent a corrupted freelist. Through a stale pointer to a reused object it frees the
+    current incarnation: that is what the kernel does, and no second free (a migration that
+    pinned a reused anon_vma makes its new family's anon_vma_unlink skip the free, so the
+    migration's reference drop is that incarnation's only free)."""
     av = ptr.av
-    k.hooks.emit(AnonVmaAccess(task, ptr, "kmem_cache_free", task.where(), None,
-                               "slab freelist"))
-    if not ptr.valid():
+    if not av.live:
+        k.hooks.emit(AnonVmaAccess(task, ptr, "kmem_cache_free", task.where(), None,
+                                   "slab freelist"))
         return
     history(av, k, task, "free", gen=av.gen, owner=av.owner)
+    av.frees.append(AnonVmaFree(k.clock(), task.name, task.tid, task.where()))
     k.tracer.mark(task, "anon_vma_free", av)
-    k.hooks.emit(AnonVmaFreed(task, ptr))
+    k.hooks.emit(AnonVmaFreed(task, ptr if ptr.valid() else AnonVmaPtr(av, av.gen)))
     kmem_cache_free(k, task, av)
 
 

@@ -7,8 +7,9 @@
   once by another anon_vma_prepare").
 - A slab page whose objects are all free, and which is no CPU's current slab, leaves the cache
   at once (SLUB's min_partial taken as 0) and returns to the page allocator only after an RCU
-  grace period (rcu_free_slab via call_rcu). From then on, touching one of its objects is a true
-  use-after-free.
+  grace period (discard_slab -> free_slab -> call_rcu(rcu_free_slab)). From then on, touching
+  one of its objects is a true use-after-free. Only readers whose RCU read-side section began
+  before that call_rcu are guaranteed to hold it up (slab.discard_seq).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def kmem_cache_free(k: "MmKernel", task: Task, av: AnonVma) -> None:
         # __slab_free: empty and no CPU's slab -> discard_slab; SLAB_DESTROY_BY_RCU:
         # free_slab defers the page to call_rcu(rcu_free_slab)
         slab.discarded = True
+        slab.discarded_at = k.clock()
         k.count("anon_vma slab pages discarded")
         k.tracer.mark(task, "discard_slab: call_rcu(rcu_free_slab)")
 
@@ -82,4 +84,4 @@ def kmem_cache_free(k: "MmKernel", task: Task, av: AnonVma) -> None:
             gone = set(map(id, slab.objects))
             m.anon_vmas[:] = [o for o in m.anon_vmas if id(o) not in gone]
 
-        k.rcu.call_rcu(rcu_free_slab)
+        slab.discard_seq = k.rcu.call_rcu(rcu_free_slab)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..checks import Violation
+from ..checks import KINDS, Violation
+from ..checks.kasan import BUG_HARMS, HARMS
+from ..errors import InputError
 
-DEFAULT_HARMS = ("corrupting", "use_after_free")
+DEFAULT_HARMS = BUG_HARMS
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,19 @@ class Target:
         if self.via is not None and site(v) != self.via:
             return False
         return v.kind == self.kind if self.kind else v.harm in self.harms
+
+    @classmethod
+    def named(cls, name: str | None) -> "Target":
+        """`--kind`: a violation kind, or the harm of an anon_vma access (default: any
+        harm that is a bug)."""
+        if name is None:
+            return cls()
+        if name in KINDS:
+            return cls(kind=name)
+        if name in HARMS:
+            return cls(harms=(name,))
+        raise InputError(f"unknown violation kind or harm {name!r}; valid: "
+                         + ", ".join([*KINDS, *HARMS]))
 
     @classmethod
     def of(cls, sig: dict[str, Any]) -> "Target":
