@@ -65,6 +65,31 @@ def test_on_one_cpu_no_schedule_within_one_preemption_reaches_the_window():
         assert out.complete and out.executions > 100 and not out.violations, variant
 
 
+def test_preemptible_rcu_opens_the_2635_gap_on_one_cpu():
+    """With CONFIG_TREE_RCU the 1-CPU mini cannot reach 2.6.35's check-then-increment gap
+    (the migrator is inside rcu_read_lock: no preemption); with CONFIG_TREE_PREEMPT_RCU the
+    migrator can be preempted there, and two preemptions suffice (f18194275c3: preemptible
+    RCU makes such races "very much more likely")."""
+    tree = explore(sim.spec_for(MINI, variant="anon-vma-refcount"), 2)
+    assert tree.complete and tree.executions == 5146 and not tree.violations
+    inc = Target(harms=("corrupting",), via="unmap_and_move")
+    out = hunt(sim.spec_for(MINI, variant="anon-vma-refcount",
+                            params={"rcu_flavour": "tree_preempt"}), "dfs", 6000,
+               target=inc, depth=2)
+    assert out.found is not None and out.found.violation["via"] == "unmap_and_move"
+
+
+def test_rcu_read_lock_disables_preemption_only_in_tree_rcu(kernel):
+    from sim.rcu import rcu_read_lock, rcu_read_unlock
+    for flavour, count in (("tree", 1), ("tree_preempt", 0)):
+        k = kernel(rcu_flavour=flavour)
+        t = k.spawn("reader", lambda k, t: iter(()))
+        rcu_read_lock(k, t)
+        assert (t.preempt_count, t.rcu_nesting, list(k.rcu.readers)) == (count, 1, [t.tid])
+        rcu_read_unlock(k, t)
+        assert (t.preempt_count, t.rcu_nesting, k.rcu.readers) == (0, 0, {})
+
+
 def test_v2633_use_after_free_within_two_preemptions():
     out = hunt(sim.spec_for(MINI), "dfs", 5000, target=UAF, depth=2)
     assert out.found is not None and out.found.violation["via"] == "rmap_walk_anon"
