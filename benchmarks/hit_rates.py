@@ -32,7 +32,7 @@ from sim.stats import wilson  # noqa: E402
 from sim.sweep import make_sweep, run_sweep  # noqa: E402
 
 WORKLOADS = ("hotremove-exit", "numa-exit", "ksm-fork-migrate")
-PACKED = ("v2.6.33", "no-rcu", "anon-vma-refcount", "anon-vma-lock-get")   # at 170 per slab
+PACKED = ("v2.6.33", "no-rcu", "anon-vma-refcount", "anon-vma-lock-get")   # at 128 per slab (x86_64)
 OUTCOMES = ("window_hit", "freed_outside_rcu", "slab_released", "benign", "unprotected",
             "corrupting", "use_after_free", "migration_pte_leak", "stale_stable_node", "oops")
 WIN = "win.migration_anon_vma."
@@ -72,9 +72,9 @@ def main() -> None:
     a = ap.parse_args()
     sweeps = [(f"{wl}", make_sweep(wl, variants=list(sim.VARIANTS), reps=a.reps, seed=a.seed))
               for wl in WORKLOADS]
-    sweeps.append(("hotremove-exit/anon_vma_per_slab=170",
+    sweeps.append(("hotremove-exit/anon_vma_per_slab=128",
                    make_sweep("hotremove-exit", variants=list(PACKED), reps=a.reps,
-                              seed=a.seed, overrides={"anon_vma_per_slab": 170})))
+                              seed=a.seed, overrides={"anon_vma_per_slab": 128})))
     sweeps.append(("hotremove-exit/deep", make_sweep("hotremove-exit", reps=a.deep,
                                                      seed=a.seed + 1)))
     t0 = time.perf_counter()

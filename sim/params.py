@@ -117,7 +117,8 @@ KERNEL_PARAMS: tuple[Param, ...] = (
           "probability that a waking task finding all CPUs busy sets need_resched on a random "
           "running task (stands for CFS check_preempt_wakeup; estimate)", "", 0, 1),
     Param("rcu_gp_us", float, 3000.0,
-          "minimum RCU grace period (\"multiple milliseconds\", perfbook)", "us", 0, 1e7),
+          "minimum RCU grace period (2.6.33 TREE_RCU: a few jiffies, about 3-10 ms at "
+          "HZ=1000, 10-25 ms at HZ=250)", "us", 0, 1e7),
     Param("rcu_flavour", str, "tree",
           "RCU implementation (CONFIG_PREEMPT kernels): tree = CONFIG_TREE_RCU, rcu_read_lock "
           "disables preemption; tree_preempt = CONFIG_TREE_PREEMPT_RCU, readers can be "

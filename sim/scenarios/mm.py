@@ -77,7 +77,7 @@ PARAMS: tuple[Param, ...] = (
     Param("migrate_move_all", bool, False, "NUMA: MPOL_MF_MOVE_ALL (also pages mapped more "
           "than once)"),
     Param("anon_vma_per_slab", int, 8, "anon_vma objects per slab page (the real cache packs "
-          "~170; fewer stand for a busy machine whose slab pages empty often)", "", 1, 4096),
+          "128 on x86_64; fewer stand for a busy machine whose slab pages empty often)", "", 1, 4096),
     Param("memcg_reclaim_prob", float, 0.0, "probability that unmap_and_move's "
           "mem_cgroup_prepare_migration (after lock_page, before rcu_read_lock) must reclaim "
           "from a memory cgroup at its limit and sleeps (0: no memcg pressure)", "", 0, 1),
