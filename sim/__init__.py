@@ -12,7 +12,7 @@ from .checks import KINDS as VIOLATION_KINDS
 from .errors import InputError
 from .result import Result
 from .spec import RunSpec
-from .variants import VARIANTS
+from .mm.variants import VARIANTS
 from .workload import available as workloads
 
 __all__ = ["__version__", "simulate", "run_spec", "spec_for", "RunSpec", "resolve_params",

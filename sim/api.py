@@ -6,7 +6,8 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import variants, workload as wl
+from . import workload as wl
+from .mm import variants
 from .checks import KINDS as VIOLATION_KINDS
 from .errors import InputError
 from .limits import Limits

@@ -99,7 +99,7 @@ class Kernel:
         p = params
         self.params = p
         self.seed = seed
-        self.variant = variant      # the mm model's kernel variant (sim.variants); opaque here
+        self.variant = variant      # the mm model's kernel variant (sim.mm.variants); opaque here
         self.rng = Rng(seed, gamma_shape=p["cost_shape"])
         self.env = KernelEnvironment(self.rng.tie_keys())
         self.costs = Costs({key[6:]: v for key, v in p.items() if key.startswith("costs.")})
@@ -341,7 +341,21 @@ def kfunc(fn: F) -> F:
     Works on plain functions and on generator functions (steps that can wait); the wrapper
     keeps the kernel's name, so a trace reads like the kernel source.
     """
-    name = fn.__name__
+    return _kfunc(fn, fn.__name__)
+
+
+def kversion(name: str, version: str) -> Callable[[F], F]:
+    """One version of kernel function `name` (a kernel variant's table picks it): it shows as
+    `name` in stacks, rings and traces, as the kernel of that version would."""
+    def mark(fn: F) -> F:
+        w = _kfunc(fn, name)
+        w.kernel_name = name                    # type: ignore[attr-defined]
+        w.kernel_version = version              # type: ignore[attr-defined]
+        return w
+    return mark
+
+
+def _kfunc(fn: F, name: str) -> F:
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(k: Kernel, task: Task, *args: Any, **kw: Any) -> Any:

@@ -18,7 +18,7 @@ LOCK_OPS = {"spin_lock", "spin_unlock", "spin_trylock", "lock_page", "trylock_pa
 
 def mm_kernel(seed: int = 0, variant: str = "v2.6.33", strategy: Any = None,
               **over: Any) -> MmKernel:
-    import sim.variants as variants
+    import sim.mm.variants as variants
     p = resolve(SCENARIOS["mm"].schema(), [("", {k.replace("__", "."): v
                                                  for k, v in over.items()})], "test")
     k = MmKernel(p, seed=seed, variant=variants.get(variant), strategy=strategy)

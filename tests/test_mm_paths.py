@@ -12,7 +12,7 @@ from sim.mm.fork import dup_mm
 from sim.mm.ksm import ksm_do_scan
 from sim.mm.memory_hotplug import do_migrate_range
 from sim.mm.mempolicy import do_migrate_pages
-from sim.mm.migrate import migrate_pages, new_page_any, unmap_and_move
+from sim.mm.migrate import migrate_pages, new_page_any
 from sim.mm.vmscan import isolate_lru_page
 from sim.objects import MIGRATION, PRESENT, PageKsm, Pte
 from sim.scenarios.mm import HEAP_START
@@ -50,7 +50,7 @@ def test_unmap_and_move_anon_page_lock_sequence():
         page = proc.mm.ptes[HEAP_START].page
         assert (yield from isolate_lru_page(k, t, page)) == 0
         seq = next_seq(k)
-        rc = yield from unmap_and_move(k, t, new_page_any, 0, page, False, True, [page])
+        rc = yield from k.variant.unmap_and_move(k, t, new_page_any, 0, page, False, True, [page])
         return proc, page, rc, seq
 
     t, (proc, page, rc, seq) = run(k, "hotremove", body)
@@ -71,7 +71,7 @@ def test_unmap_and_move_variants_change_exactly_their_step():
             page = proc.mm.ptes[HEAP_START].page
             yield from isolate_lru_page(k, t, page)
             seq = next_seq(k)
-            yield from unmap_and_move(k, t, new_page_any, 0, page, False, True, [page])
+            yield from k.variant.unmap_and_move(k, t, new_page_any, 0, page, False, True, [page])
             return seq
 
         t, seq = run(k, "hotremove", body)

@@ -5,7 +5,7 @@ from mmkit import mm_kernel, new_process
 
 from sim.mm import EAGAIN
 from sim.mm.exit import do_exit
-from sim.mm.migrate import new_page_any, unmap_and_move
+from sim.mm.migrate import new_page_any
 from sim.mm.vmscan import isolate_lru_page
 from sim.scenarios.mm import HEAP_START
 from sim.sched import Controlled
@@ -64,7 +64,7 @@ def owner_exits_in_the_gap(variant, gap):
         yield from k.sleep(t, 5)
         page = box["page"]
         yield from isolate_lru_page(k, t, page)
-        box["rc"] = yield from unmap_and_move(k, t, new_page_any, 0, page, True, True, [page])
+        box["rc"] = yield from k.variant.unmap_and_move(k, t, new_page_any, 0, page, True, True, [page])
 
     k.spawn("X", owner)
     k.spawn("hotremove", hotremove)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
+from ..engine import kfunc, kversion
 from ..locks import (lock_page, spin_lock, spin_unlock, trylock_page, unlock_page,
                      wait_on_page_locked)
 from ..objects import (AddressSpace, AnonVmaPtr, MigrationContext, Page, PageAnon, PageKsm,
@@ -23,7 +23,7 @@ from .memcontrol import mem_cgroup_prepare_migration
 from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
 from .pgtable import is_migration_entry, mk_pte, pte_offset_map_lock, set_pte_at
 from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_add_file_rmap,
-                   page_lock_anon_vma, page_unlock_anon_vma, put_anon_vma_ref, rmap_walk,
+                   page_unlock_anon_vma, put_anon_vma_ref, rmap_walk,
                    try_to_unmap, vma_walk)
 from .vmscan import putback_lru_page
 
@@ -90,11 +90,18 @@ def remove_file_migration_ptes(k: "MmKernel", task: Task, old: Page, new: Page) 
     spin_unlock(k, task, mapping.i_mmap_lock)
 
 
-@kfunc
-def remove_migration_ptes(k: "MmKernel", task: Task, old: Page, new: Page) -> Gen:
-    if k.variant.remove_migration_ptes == "rmap_walk":
-        yield from rmap_walk(k, task, new, remove_migration_pte, old)
-    elif PageAnon(new):
+@kversion("remove_migration_ptes", "2.6.33")
+def remove_migration_ptes_v2633(k: "MmKernel", task: Task, old: Page, new: Page) -> Gen:
+    """e9995ef978a: "Get rid of all migration entries and replace them by references to the
+    indicated page": rmap_walk(new, remove_migration_pte, old), KSM pages included."""
+    yield from rmap_walk(k, task, new, remove_migration_pte, old)
+
+
+@kversion("remove_migration_ptes", "before e9995ef978a")
+def remove_migration_ptes_split(k: "MmKernel", task: Task, old: Page, new: Page) -> Gen:
+    """Before e9995ef978a: split anon / file, the anon half through page_anon_vma (NULL for
+    a KSM page, whose migration entries then stay)."""
+    if PageAnon(new):
         yield from remove_anon_migration_ptes(k, task, old, new)
     else:
         yield from remove_file_migration_ptes(k, task, old, new)
@@ -122,12 +129,20 @@ def migrate_page_move_mapping(k: "MmKernel", task: Task, mapping: AddressSpace |
     return 0
 
 
-@kfunc
-def migrate_page_copy(k: "MmKernel", task: Task, newpage: Page, page: Page) -> Gen:
+@kversion("migrate_page_copy", "2.6.33")
+def migrate_page_copy_v2633(k: "MmKernel", task: Task, newpage: Page, page: Page) -> Gen:
+    """e9995ef978a added ksm_migrate_page: the stable_node follows the page to its new pfn."""
     yield from k.step(task, k.costs.page_copy, newpage)      # copy_highpage
     newpage.content = page.content
-    if k.variant.ksm_migrate_page:
-        ksm.ksm_migrate_page(k, task, newpage, page)
+    ksm.ksm_migrate_page(k, task, newpage, page)
+    page.mapping = None
+
+
+@kversion("migrate_page_copy", "before e9995ef978a")
+def migrate_page_copy_no_ksm(k: "MmKernel", task: Task, newpage: Page, page: Page) -> Gen:
+    """Without ksm_migrate_page: a KSM page's stable_node keeps the old pfn."""
+    yield from k.step(task, k.costs.page_copy, newpage)      # copy_highpage
+    newpage.content = page.content
     page.mapping = None
 
 
@@ -137,7 +152,7 @@ def migrate_page(k: "MmKernel", task: Task, mapping: AddressSpace | None, newpag
     rc = yield from migrate_page_move_mapping(k, task, mapping, newpage, page)
     if rc:
         return rc
-    yield from migrate_page_copy(k, task, newpage, page)
+    yield from k.variant.migrate_page_copy(k, task, newpage, page)
     return 0
 
 
@@ -151,7 +166,7 @@ def move_to_new_page(k: "MmKernel", task: Task, newpage: Page, page: Page) -> Ge
     newpage.mapping = page.mapping                  # anon_vma+1 (maybe stale) or stable_node+3
     rc = yield from migrate_page(k, task, page_mapping(page), newpage, page)
     if rc == 0:
-        yield from remove_migration_ptes(k, task, page, newpage)
+        yield from k.variant.remove_migration_ptes(k, task, page, newpage)
     else:
         newpage.mapping = None
     unlock_page(k, task, newpage)
@@ -184,11 +199,15 @@ def ksm_page_migratable(k: "MmKernel", page: Page, offlining: bool) -> bool:
     return not (PageKsm(page) and not offlining and k.variant.ksm_migration_hotremove_only)
 
 
-@kfunc
-def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: int, page: Page,
-                   force: bool, offlining: bool, pagelist: list[Page]) -> Gen:
-    """mm/migrate.c unmap_and_move. How it keeps the page's anon_vma usable until
-    remove_migration_ptes is the variant's migrate_anon_vma_pin (sim.variants)."""
+# Each version of unmap_and_move is the kernel's function of that tree, line for line where
+# the model has the state: a variant's table (sim.mm.variants) names the one it runs. They share
+# the kernel's own head (allocate, "freed from under us", lock the page, the KSM test) and
+# tail (unlock, put back), which no version changes.
+
+def _unmap_and_move_head(k: "MmKernel", task: Task, get_new_page: NewPage, private: int,
+                         page: Page, force: bool, offlining: bool
+                         ) -> Generator[Any, Any, tuple[MigrationContext, Page | None, int]]:
+    """Up to `lock_page`: (mig, newpage, rc); newpage None when it is over (rc returned)."""
     m = k.machine
     m.migration_serial += 1
     mig = MigrationContext(m.migration_serial, page, k.clock(), offlining)
@@ -197,84 +216,170 @@ def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: in
     newpage = get_new_page(k, task, page, private)
     if newpage is None:
         _migration_over(k, task, mig, ENOMEM, None)
-        return ENOMEM
+        return mig, None, ENOMEM
     yield from k.step(task, k.costs.page_alloc, newpage)
-    rc = 0
     if page.count == 1:
         # "page was freed from under us. So we are done."
-        _migration_over(k, task, mig, rc, newpage)
+        _migration_over(k, task, mig, 0, newpage)
         yield from putback_lru_page(k, task, newpage)
-        return rc
-    rc = EAGAIN
+        return mig, None, 0
     if not trylock_page(k, task, page):
         if not force:
-            _migration_over(k, task, mig, rc, newpage)
+            _migration_over(k, task, mig, EAGAIN, newpage)
             yield from putback_lru_page(k, task, newpage)
-            return rc
+            return mig, None, EAGAIN
         yield from lock_page(k, task, page)
-    if not ksm_page_migratable(k, page, offlining):
-        rc = EBUSY
-    else:
-        yield from mem_cgroup_prepare_migration(k, task, page)
-        pin = k.variant.migrate_anon_vma_pin
-        rcu_locked = False
-        anon_vma: AnonVmaPtr | None = None
-        skip = False                    # goto rcu_unlock / uncharge: rc stays -EAGAIN
-        if PageAnon(page):
-            if pin in ("rcu", "refcount"):
-                # 2.6.33: "This rcu_read_lock() delays freeing anon_vma pointer until the
-                # end of migration" (dc386d4d1e9, 989f89c57e6)
-                rcu_read_lock(k, task)
-                rcu_locked = True
-            if pin == "refcount":
-                # 2.6.35: unmapped anon pages (no swap here) are not migrated; a mapped one's
-                # anon_vma is pinned, but it can be unmapped and freed between the
-                # page_mapped() test and the atomic_inc
-                if not page_mapped(page):
-                    skip = True
-                else:
-                    yield from k.step(task, k.costs.lock_op, page)
-                    anon_vma = page_anon_vma(page)
-                    if anon_vma is None:
-                        raise Oops(
-                            "BUG: unable to handle kernel NULL pointer dereference "
-                            "(atomic_inc of NULL->external_refcount)",
-                            "mm/migrate.c (2.6.35) unmap_and_move: anon_vma = "
-                            "page_anon_vma(page); atomic_inc(&anon_vma->external_refcount); "
-                            "page_anon_vma() is NULL for a KSM page, and hot-remove migrates "
-                            "mapped KSM pages")
-                    get_anon_vma(k, task, anon_vma, page)
-            elif pin == "lock_get":
-                # 1ce82b69e96c: "Only page_lock_anon_vma() understands the subtleties of
-                # getting a hold on an anon_vma from outside one of its mms." NULL for an
-                # unmapped page and for a KSM page: not migrated (goto uncharge)
-                anon_vma = yield from page_lock_anon_vma(k, task, page)
-                if anon_vma is not None:
-                    get_anon_vma(k, task, anon_vma, page)
-                    page_unlock_anon_vma(k, task, anon_vma)
-                else:
-                    skip = True
-        if not skip:
-            if page.mapping is not None:
-                yield from try_to_unmap(k, task, page, TTU_MIGRATION)
-            if not page_mapped(page):
-                rc = yield from move_to_new_page(k, task, newpage, page)
-            if rc:
-                yield from remove_migration_ptes(k, task, page, page)
-        if anon_vma is not None:                    # drop the reference we took
-            yield from drop_anon_vma(k, task, anon_vma)
-        if rcu_locked:
-            rcu_read_unlock(k, task)
+    return mig, newpage, EAGAIN
+
+
+def _unmap_and_move_tail(k: "MmKernel", task: Task, mig: MigrationContext, page: Page,
+                         newpage: Page, rc: int, pagelist: list[Page]) -> Gen:
+    """From `unlock:`: the old page back on the LRU unless -EAGAIN (retried), the new one
+    on the LRU if it was used, freed if not."""
     unlock_page(k, task, page)
     _migration_over(k, task, mig, rc, newpage)
     if rc != EAGAIN:
         if page in pagelist:
             pagelist.remove(page)
         yield from putback_lru_page(k, task, page)
-    # a migrated newpage goes on the LRU; an unused one is freed
     yield from putback_lru_page(k, task, newpage)
     k.count("migrations" if rc == 0 else f"migration rc {rc}")
     return rc
+
+
+def _unmap_and_move_page(k: "MmKernel", task: Task, page: Page, newpage: Page) -> Gen:
+    """The part every version shares once it may go on: unmap (migration entries), move,
+    and on failure put the old page back in the ptes. -EAGAIN if it stayed mapped."""
+    rc = EAGAIN
+    if page.mapping is not None:
+        yield from try_to_unmap(k, task, page, TTU_MIGRATION)
+    if not page_mapped(page):
+        rc = yield from move_to_new_page(k, task, newpage, page)
+    if rc:
+        yield from k.variant.remove_migration_ptes(k, task, page, page)
+    return rc
+
+
+@kversion("unmap_and_move", "2.6.33")
+def unmap_and_move_v2633(k: "MmKernel", task: Task, get_new_page: NewPage, private: int,
+                         page: Page, force: bool, offlining: bool,
+                         pagelist: list[Page]) -> Gen:
+    """mm/migrate.c (2.6.33) unmap_and_move: an anon page's anon_vma is kept from going back
+    to the page allocator by rcu_read_lock alone ("This rcu_read_lock() delays freeing
+    anon_vma pointer until the end of migration", dc386d4d1e9, 989f89c57e6)."""
+    mig, newpage, rc = yield from _unmap_and_move_head(k, task, get_new_page, private, page,
+                                                       force, offlining)
+    if newpage is None:
+        return rc
+    if not ksm_page_migratable(k, page, offlining):
+        rc = EBUSY
+    else:
+        yield from mem_cgroup_prepare_migration(k, task, page)
+        rcu_locked = False
+        if PageAnon(page):
+            rcu_read_lock(k, task)
+            rcu_locked = True
+        rc = yield from _unmap_and_move_page(k, task, page, newpage)
+        if rcu_locked:
+            rcu_read_unlock(k, task)
+    return (yield from _unmap_and_move_tail(k, task, mig, page, newpage, rc, pagelist))
+
+
+@kversion("unmap_and_move", "2.6.33 without rcu_read_lock")
+def unmap_and_move_no_rcu(k: "MmKernel", task: Task, get_new_page: NewPage, private: int,
+                          page: Page, force: bool, offlining: bool,
+                          pagelist: list[Page]) -> Gen:
+    """2.6.33's unmap_and_move without its rcu_read_lock (as before dc386d4d1e9 and
+    989f89c57e6): nothing keeps the anon_vma's slab page until remove_migration_ptes."""
+    mig, newpage, rc = yield from _unmap_and_move_head(k, task, get_new_page, private, page,
+                                                       force, offlining)
+    if newpage is None:
+        return rc
+    if not ksm_page_migratable(k, page, offlining):
+        rc = EBUSY
+    else:
+        yield from mem_cgroup_prepare_migration(k, task, page)
+        rc = yield from _unmap_and_move_page(k, task, page, newpage)
+    return (yield from _unmap_and_move_tail(k, task, mig, page, newpage, rc, pagelist))
+
+
+@kversion("unmap_and_move", "2.6.35")
+def unmap_and_move_v2635(k: "MmKernel", task: Task, get_new_page: NewPage, private: int,
+                         page: Page, force: bool, offlining: bool,
+                         pagelist: list[Page]) -> Gen:
+    """mm/migrate.c (2.6.35) unmap_and_move on 2.6.33's anon_vma (3f6c82728f4, 7f60c214fd3,
+    67b9509b2c6): rcu_read_lock; an unmapped anon page (no swap here) is not migrated; a
+    mapped one's anon_vma is pinned by atomic_inc(&anon_vma->external_refcount), but the page
+    can be unmapped and the anon_vma freed between the page_mapped() test and the increment,
+    and page_anon_vma() is NULL for a KSM page."""
+    mig, newpage, rc = yield from _unmap_and_move_head(k, task, get_new_page, private, page,
+                                                       force, offlining)
+    if newpage is None:
+        return rc
+    if not ksm_page_migratable(k, page, offlining):
+        rc = EBUSY
+    else:
+        yield from mem_cgroup_prepare_migration(k, task, page)
+        rcu_locked = False
+        anon_vma: AnonVmaPtr | None = None
+        skip = False                                # goto rcu_unlock: rc stays -EAGAIN
+        if PageAnon(page):
+            rcu_read_lock(k, task)
+            rcu_locked = True
+            if not page_mapped(page):
+                skip = True
+            else:
+                yield from k.step(task, k.costs.lock_op, page)
+                anon_vma = page_anon_vma(page)
+                if anon_vma is None:
+                    raise Oops(
+                        "BUG: unable to handle kernel NULL pointer dereference "
+                        "(atomic_inc of NULL->external_refcount)",
+                        "mm/migrate.c (2.6.35) unmap_and_move: anon_vma = "
+                        "page_anon_vma(page); atomic_inc(&anon_vma->external_refcount); "
+                        "page_anon_vma() is NULL for a KSM page, and hot-remove migrates "
+                        "mapped KSM pages")
+                get_anon_vma(k, task, anon_vma, page)
+        if not skip:
+            rc = yield from _unmap_and_move_page(k, task, page, newpage)
+        if anon_vma is not None:                    # drop_anon_vma
+            yield from drop_anon_vma(k, task, anon_vma)
+        if rcu_locked:
+            rcu_read_unlock(k, task)
+    return (yield from _unmap_and_move_tail(k, task, mig, page, newpage, rc, pagelist))
+
+
+@kversion("unmap_and_move", "2.6.36.4 (1ce82b69e96c)")
+def unmap_and_move_1ce82b69e96c(k: "MmKernel", task: Task, get_new_page: NewPage,
+                                private: int, page: Page, force: bool, offlining: bool,
+                                pagelist: list[Page]) -> Gen:
+    """Hugh Dickins' repair, "mm: fix migration hangs on anon_vma lock" (1ce82b69e96c,
+    stable 2.6.36.4), on 2.6.33's anon_vma: no rcu_read_lock; "Only page_lock_anon_vma()
+    understands the subtleties of getting a hold on an anon_vma from outside one of its
+    mms": page_lock_anon_vma + get_anon_vma; NULL for an unmapped page and for a KSM page,
+    which are then not migrated (goto uncharge)."""
+    mig, newpage, rc = yield from _unmap_and_move_head(k, task, get_new_page, private, page,
+                                                       force, offlining)
+    if newpage is None:
+        return rc
+    if not ksm_page_migratable(k, page, offlining):
+        rc = EBUSY
+    else:
+        yield from mem_cgroup_prepare_migration(k, task, page)
+        anon_vma: AnonVmaPtr | None = None
+        skip = False                                # goto uncharge: rc stays -EAGAIN
+        if PageAnon(page):
+            anon_vma = yield from k.variant.page_lock_anon_vma(k, task, page)
+            if anon_vma is not None:
+                get_anon_vma(k, task, anon_vma, page)
+                page_unlock_anon_vma(k, task, anon_vma)
+            else:
+                skip = True
+        if not skip:
+            rc = yield from _unmap_and_move_page(k, task, page, newpage)
+        if anon_vma is not None:                    # drop_anon_vma
+            yield from drop_anon_vma(k, task, anon_vma)
+    return (yield from _unmap_and_move_tail(k, task, mig, page, newpage, rc, pagelist))
 
 
 def _migration_over(k: "MmKernel", task: Task, mig: MigrationContext, rc: int,
@@ -298,8 +403,8 @@ def migrate_pages(k: "MmKernel", task: Task, pagelist: list[Page], get_new_page:
         retry = 0
         for page in list(pagelist):
             yield from k.cond_resched(task)
-            r = yield from unmap_and_move(k, task, get_new_page, private, page, npass > 2,
-                                          offlining, pagelist)
+            r = yield from k.variant.unmap_and_move(k, task, get_new_page, private, page,
+                                                    npass > 2, offlining, pagelist)
             if r == ENOMEM:
                 rc = ENOMEM
                 break

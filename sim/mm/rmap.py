@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
+from ..engine import kfunc, kversion
 from ..locks import spin_lock, spin_unlock
 from ..objects import (AnonVmaFree, AnonVmaPtr, Page, PageAnon, PageKsm, Vma, history, page_anon_vma,
                        page_mapped, page_mapping)
@@ -176,23 +176,36 @@ def put_anon_vma_ref(k: "MmKernel", task: Task, ptr: AnonVmaPtr, counter: str, v
 
 # --- page_lock_anon_vma ---------------------------------------------------------------------
 
-@kfunc
-def page_lock_anon_vma(k: "MmKernel", task: Task, page: Page) -> Gen:
-    """rcu_read_lock; the mapping tag must be exactly ANON and the page mapped; then lock.
-
-    Returns the anon_vma holding its lock and RCU, or None (having dropped RCU). The page can
-    be unmapped and its anon_vma freed between the page_mapped() test and the spin_lock:
-    2.6.33 then returns a freed (RCU keeps it typed) anon_vma; 2.6.36 (f18194275c3, variant
-    field page_lock_anon_vma_recheck) re-checks page_mapped() under the lock and fails."""
+@kversion("page_lock_anon_vma", "2.6.33")
+def page_lock_anon_vma_v2633(k: "MmKernel", task: Task, page: Page) -> Gen:
+    """mm/rmap.c (2.6.33): rcu_read_lock; the mapping tag must be exactly ANON and the page
+    mapped; then spin_lock. Returns the anon_vma holding its lock and RCU, or None (having
+    dropped RCU). The page can be unmapped and its anon_vma freed between the page_mapped()
+    test and the spin_lock: the anon_vma returned is then a freed one (RCU keeps it typed)."""
     rcu_read_lock(k, task)
     yield from k.step(task, k.costs.pte_op, page)
     ptr = page_anon_vma(page)
     if ptr is None or not page_mapped(page):
         rcu_read_unlock(k, task)
         return None
-    recheck = k.variant.page_lock_anon_vma_recheck
-    yield from anon_vma_lock(k, task, ptr, "page_lock_anon_vma", page, speculative=recheck)
-    if recheck and not page_mapped(page):
+    yield from anon_vma_lock(k, task, ptr, "page_lock_anon_vma", page)
+    return ptr
+
+
+@kversion("page_lock_anon_vma", "2.6.36 (f18194275c3)")
+def page_lock_anon_vma_v2636(k: "MmKernel", task: Task, page: Page) -> Gen:
+    """mm/rmap.c (2.6.36, f18194275c3 "mm: fix hang on anon_vma->root->lock"), on 2.6.33's
+    single anon_vma: as 2.6.33, then re-check page_mapped() under the lock and fail if the
+    page was unmapped meanwhile. Locking a freed anon_vma before the re-check is safe by
+    design (SLAB_DESTROY_BY_RCU): that lock and its unlock are speculative accesses."""
+    rcu_read_lock(k, task)
+    yield from k.step(task, k.costs.pte_op, page)
+    ptr = page_anon_vma(page)
+    if ptr is None or not page_mapped(page):
+        rcu_read_unlock(k, task)
+        return None
+    yield from anon_vma_lock(k, task, ptr, "page_lock_anon_vma", page, speculative=True)
+    if not page_mapped(page):
         # "if it has been unmapped, we have no security against the anon_vma structure
         # being freed and reused"
         anon_vma_unlock(k, task, ptr, "page_lock_anon_vma", page, speculative=True)
@@ -319,7 +332,7 @@ def try_to_unmap_one(k: "MmKernel", task: Task, page: Page, vma: Vma, vpn: int,
 
 @kfunc
 def try_to_unmap_anon(k: "MmKernel", task: Task, page: Page, flags: int) -> Gen:
-    ptr = yield from page_lock_anon_vma(k, task, page)
+    ptr = yield from k.variant.page_lock_anon_vma(k, task, page)
     if ptr is None:
         return SWAP_AGAIN
     ret = yield from vma_walk(k, task, page, ptr.av.head,
@@ -356,26 +369,33 @@ def try_to_unmap(k: "MmKernel", task: Task, page: Page, flags: int) -> Gen:
 
 # --- rmap_walk (this commit) ----------------------------------------------------------------
 
-@kfunc
-def rmap_walk_anon(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
-    """No page_lock_anon_vma (its page_mapped test fails once every pte is a migration
-    entry) and no RCU of its own: "risky", relying on callers' mmap_sem, which hot-remove
-    does not hold. Variant walk-with-page-lock-anon-vma goes through page_lock_anon_vma."""
-    if k.variant.rmap_walk_anon_page_lock_anon_vma:
-        ptr = yield from page_lock_anon_vma(k, task, page)
-        if ptr is None:
-            return SWAP_AGAIN
-    else:
-        ptr = page_anon_vma(page)
-        if ptr is None:
-            return SWAP_AGAIN
-        yield from anon_vma_lock(k, task, ptr, "rmap_walk_anon", page)
+@kversion("rmap_walk_anon", "2.6.33")
+def rmap_walk_anon_v2633(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne,
+                         arg: Any) -> Gen:
+    """e9995ef978a: no page_lock_anon_vma (its page_mapped test fails once every pte is a
+    migration entry) and no RCU of its own: "risky", relying on callers' mmap_sem, which
+    hot-remove does not hold."""
+    ptr = page_anon_vma(page)
+    if ptr is None:
+        return SWAP_AGAIN
+    yield from anon_vma_lock(k, task, ptr, "rmap_walk_anon", page)
     ret = yield from vma_walk(k, task, page, ptr.av.head,
                               lambda vma, a: rmap_one(k, task, page, vma, a, arg), _failed)
-    if k.variant.rmap_walk_anon_page_lock_anon_vma:
-        page_unlock_anon_vma(k, task, ptr)
-    else:
-        anon_vma_unlock(k, task, ptr, "rmap_walk_anon", page)
+    anon_vma_unlock(k, task, ptr, "rmap_walk_anon", page)
+    return ret
+
+
+@kversion("rmap_walk_anon", "through page_lock_anon_vma")
+def rmap_walk_anon_page_lock_anon_vma(k: "MmKernel", task: Task, page: Page,
+                                      rmap_one: RmapOne, arg: Any) -> Gen:
+    """What e9995ef978a avoids: the walk through page_lock_anon_vma, which returns NULL once
+    every pte is a migration entry (page_mapped fails), so no entry is restored."""
+    ptr = yield from k.variant.page_lock_anon_vma(k, task, page)
+    if ptr is None:
+        return SWAP_AGAIN
+    ret = yield from vma_walk(k, task, page, ptr.av.head,
+                              lambda vma, a: rmap_one(k, task, page, vma, a, arg), _failed)
+    page_unlock_anon_vma(k, task, ptr)
     return ret
 
 
@@ -401,5 +421,5 @@ def rmap_walk(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any
     if PageKsm(page):
         return (yield from ksm.rmap_walk_ksm(k, task, page, rmap_one, arg))
     if PageAnon(page):
-        return (yield from rmap_walk_anon(k, task, page, rmap_one, arg))
+        return (yield from k.variant.rmap_walk_anon(k, task, page, rmap_one, arg))
     return (yield from rmap_walk_file(k, task, page, rmap_one, arg))

@@ -17,7 +17,8 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import __version__, variants
+from .. import __version__
+from ..mm import variants
 from ..checks import KINDS
 from ..errors import InputError
 from ..result import Result

@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..params import Param
 from ..scenarios import SCENARIOS
 from ..spec import RunSpec
-from ..variants import VARIANTS
+from ..mm.variants import VARIANTS
 
 DEFINITION_VERSION = 1
 SETTINGS = ("variant", "variants", "reps", "seed")     # [sweep] keys that are not axes

@@ -1,8 +1,9 @@
 """Kernel variants: the kernel as merged in 2.6.33, the states around it, and the later fix.
 
-A variant is data: each field names one behaviour that differs, read at exactly one place in
-the mm model, or a kernel function of the version it uses. Names are contract: scripts and
-sweeps rely on them.
+A variant is a table: the version of each kernel function that differs between the trees it
+stands for (kernel paths call `k.variant.<function>`, never test a flag), plus the few data
+settings that are not a function of their own. Adding a variant is one entry here, plus only
+the function versions it changes. Names are contract: scripts and sweeps rely on them.
 """
 
 from __future__ import annotations
@@ -11,8 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .errors import InputError
-from .mm.ksm import ksm_memory_callback
+from ..errors import InputError
+from .ksm import ksm_memory_callback
+from .migrate import (migrate_page_copy_no_ksm, migrate_page_copy_v2633,
+                      remove_migration_ptes_split, remove_migration_ptes_v2633,
+                      unmap_and_move_1ce82b69e96c, unmap_and_move_no_rcu, unmap_and_move_v2633,
+                      unmap_and_move_v2635)
+from .rmap import (page_lock_anon_vma_v2633, page_lock_anon_vma_v2636,
+                   rmap_walk_anon_page_lock_anon_vma, rmap_walk_anon_v2633)
+
+KernelFunction = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -20,34 +29,28 @@ class Variant:
     name: str
     doc: str
     surfaces: str
-    # ksm.c / migrate.c / mempolicy.c, "ksm: memory hotremove migration only" (62b61f611eb):
-    # NUMA paths skip PageKsm and unmap_and_move refuses KSM pages unless offlining
-    # (read by migrate.ksm_page_migratable) ...
+    # mm/migrate.c unmap_and_move: how an anon page's anon_vma is kept usable until
+    # remove_migration_ptes (2.6.33: rcu_read_lock; 2.6.35: a counted reference; 2011: a
+    # reference taken through page_lock_anon_vma)
+    unmap_and_move: KernelFunction = unmap_and_move_v2633
+    # mm/rmap.c page_lock_anon_vma: 2.6.36 re-checks page_mapped() under the lock
+    page_lock_anon_vma: KernelFunction = page_lock_anon_vma_v2633
+    # mm/rmap.c rmap_walk_anon (e9995ef978a): without page_lock_anon_vma
+    rmap_walk_anon: KernelFunction = rmap_walk_anon_v2633
+    # mm/migrate.c remove_migration_ptes: rmap_walk since e9995ef978a, split anon/file before
+    remove_migration_ptes: KernelFunction = remove_migration_ptes_v2633
+    # mm/migrate.c migrate_page_copy: calls ksm_migrate_page since e9995ef978a
+    migrate_page_copy: KernelFunction = migrate_page_copy_v2633
+    # the hotplug memory notifier chain (memory_hotplug.memory_notify): 62b61f611eb's
+    # ksm_init registers ksm_memory_callback (ksm_thread_mutex held from MEM_GOING_OFFLINE to
+    # MEM_OFFLINE or MEM_CANCEL_OFFLINE, stable_nodes left in the block pruned)
+    memory_notifiers: tuple[KernelFunction, ...] = (ksm_memory_callback,)
+    # data: 62b61f611eb's rule that only memory hotremove (offlining) migrates KSM pages:
+    # unmap_and_move's PageKsm test and the NUMA paths' skip (read by
+    # migrate.ksm_page_migratable)
     ksm_migration_hotremove_only: bool = True
-    # ... and ksm_init registers ksm_memory_callback on the hotplug memory notifier chain
-    # (memory_hotplug.memory_notify): ksm_thread_mutex held from MEM_GOING_OFFLINE to
-    # MEM_OFFLINE or MEM_CANCEL_OFFLINE, stable_nodes left in the block pruned.
-    memory_notifiers: tuple[Callable[..., Any], ...] = (ksm_memory_callback,)
-    # migrate.c remove_migration_ptes: "rmap_walk" (this commit) or "anon_or_file" (before it:
-    # remove_anon_migration_ptes via page_anon_vma, which is NULL for a KSM page).
-    remove_migration_ptes: str = "rmap_walk"
-    # ksm.c rmap_walk_ksm: the passes it makes (search_new_forks = 0, then 1).
+    # data: ksm.c rmap_walk_ksm's passes (search_new_forks = 0, then 1)
     rmap_walk_ksm_passes: tuple[int, ...] = (0, 1)
-    # migrate.c migrate_page_copy calls ksm_migrate_page (stable_node->kpfn = new pfn).
-    ksm_migrate_page: bool = True
-    # rmap.c rmap_walk_anon: False = page_anon_vma + spin_lock (2.6.33); True = through
-    # page_lock_anon_vma, whose page_mapped test fails once every pte is a migration entry.
-    rmap_walk_anon_page_lock_anon_vma: bool = False
-    # migrate.c unmap_and_move: how the anon_vma is kept usable until remove_migration_ptes:
-    # "rcu" (2.6.33: rcu_read_lock only), "none" (no rcu_read_lock at all), "refcount"
-    # (2.6.35 as merged: rcu_read_lock; skip unmapped anon pages; page_mapped(), then
-    # atomic_inc(&page_anon_vma(page)->external_refcount)), "lock_get" (Hugh Dickins' 2011
-    # repair, 1ce82b69e96c: page_lock_anon_vma + get_anon_vma, no rcu_read_lock).
-    migrate_anon_vma_pin: str = "rcu"
-    # rmap.c page_lock_anon_vma re-checks page_mapped() once it holds the lock and fails if
-    # the page was unmapped meanwhile (2.6.36, f18194275c3 "mm: fix hang on
-    # anon_vma->root->lock"); 2.6.33 returns the locked anon_vma without re-checking.
-    page_lock_anon_vma_recheck: bool = False
 
     def describe(self) -> dict[str, Any]:
         out = {"name": self.name, "doc": self.doc, "surfaces": self.surfaces}
@@ -59,9 +62,10 @@ class Variant:
 
 
 def _shown(value: Any) -> Any:
-    """A field as JSON: kernel functions by name."""
+    """A field as JSON: a kernel function as its name and version."""
     if callable(value):
-        return value.__name__
+        version = getattr(value, "kernel_version", None)
+        return f"{value.kernel_name} of {version}" if version else value.__name__
     if isinstance(value, tuple):
         return [_shown(v) for v in value]
     return value
@@ -83,7 +87,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "with hot-remove's migrations",
             "migration_pte_leak and stale_stable_node on KSM pages",
             ksm_migration_hotremove_only=False, memory_notifiers=(),
-            remove_migration_ptes="anon_or_file", ksm_migrate_page=False),
+            remove_migration_ptes=remove_migration_ptes_split,
+            migrate_page_copy=migrate_page_copy_no_ksm),
     Variant("no-new-forks-pass",
             "rmap_walk_ksm without its search_new_forks pass: children forked after the merge "
             "have the KSM pte but no rmap_item",
@@ -92,17 +97,17 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("no-ksm-migrate-page",
             "migrate_page_copy without ksm_migrate_page: the stable_node keeps the old pfn",
             "stale_stable_node",
-            ksm_migrate_page=False),
+            migrate_page_copy=migrate_page_copy_no_ksm),
     Variant("walk-with-page-lock-anon-vma",
             "rmap_walk_anon goes through page_lock_anon_vma, whose page_mapped() test fails "
             "once every pte is a migration entry (why the commit avoids it)",
             "migration_pte_leak",
-            rmap_walk_anon_page_lock_anon_vma=True),
+            rmap_walk_anon=rmap_walk_anon_page_lock_anon_vma),
     Variant("no-rcu",
             "unmap_and_move without rcu_read_lock (before dc386d4d1e9 / 989f89c57e6): nothing "
             "keeps the anon_vma's slab page typed until remove_migration_ptes",
             "anon_vma_use_after_free",
-            migrate_anon_vma_pin="none"),
+            unmap_and_move=unmap_and_move_no_rcu),
     Variant("anon-vma-refcount",
             "2.6.35's unmap_and_move on 2.6.33's anon_vma (3f6c82728f4, 7f60c214fd3, "
             "67b9509b2c6): rcu_read_lock, skip unmapped anon pages, else page_mapped() and "
@@ -112,7 +117,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "anon_vma_stale (corrupting: the refcount of a freed anon_vma) when the owner "
             "frees it between page_mapped() and atomic_inc; an oops (NULL page_anon_vma) on a "
             "mapped KSM page under hot-remove",
-            migrate_anon_vma_pin="refcount"),
+            unmap_and_move=unmap_and_move_v2635),
     Variant("anon-vma-lock-get",
             "the 2011 unmap_and_move on 2.6.33's anon_vma: Hugh Dickins' repair (1ce82b69e96c, "
             "\"mm: fix migration hangs on anon_vma lock\", stable 2.6.36.4): page_lock_anon_vma "
@@ -120,14 +125,15 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "with 2.6.36's page_lock_anon_vma, which re-checks page_mapped() under the lock "
             "(f18194275c3)",
             "nothing",
-            migrate_anon_vma_pin="lock_get", page_lock_anon_vma_recheck=True),
+            unmap_and_move=unmap_and_move_1ce82b69e96c,
+            page_lock_anon_vma=page_lock_anon_vma_v2636),
     Variant("anon-vma-lock-get-no-recheck",
             "the 2011 repair (anon-vma-lock-get) on 2.6.33's page_lock_anon_vma, which does "
             "not re-check page_mapped() once it holds the lock: why f18194275c3 matters",
             "anon_vma_stale (corrupting) when the owner frees the anon_vma between "
             "page_lock_anon_vma's page_mapped() test and its spin_lock: get_anon_vma pins a "
             "freed object",
-            migrate_anon_vma_pin="lock_get"),
+            unmap_and_move=unmap_and_move_1ce82b69e96c),
 )}
 
 
