@@ -14,9 +14,9 @@ from typing import IO, Any, NoReturn
 import sim
 from sim import report
 from sim.errors import InputError
-from sim.limits import Limits
+from sim.engine.limits import Limits
 from sim.race import Reproducer, Target, explore, hunt, replay, shrink
-from sim.trace import TRACE_LIMIT
+from sim.engine.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
 from sim.sweep import make_sweep, parse_grid_arg, run_sweep
 from sim.sweep.backends import BACKENDS

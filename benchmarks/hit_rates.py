@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import sim  # noqa: E402
-from sim.checks.kasan import HARMS  # noqa: E402
-from sim.stats import wilson  # noqa: E402
+from sim.mm.checks.kasan import HARMS  # noqa: E402
+from sim.engine.stats import wilson  # noqa: E402
 from sim.sweep import make_sweep, run_sweep  # noqa: E402
 
 WORKLOADS = ("hotremove-exit", "numa-exit", "ksm-fork-migrate")

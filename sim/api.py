@@ -6,17 +6,17 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import workload as wl
-from .mm import variants
-from .checks import KINDS as VIOLATION_KINDS
-from .errors import InputError
-from .limits import Limits
-from .params import resolve
-from .result import Result
-from .sched import Strategy, make_strategy
-from .spec import DEFAULT_STRATEGY, RunSpec
-from .trace import TRACE_LIMIT
-from .scenarios import SCENARIOS
+from sim import workload as wl
+from sim.mm import variants
+from sim.kinds import KINDS as VIOLATION_KINDS
+from sim.errors import InputError
+from sim.engine.limits import Limits
+from sim.params import resolve
+from sim.result import Result
+from sim.engine.sched import Strategy, make_strategy
+from sim.spec import DEFAULT_STRATEGY, RunSpec
+from sim.engine.trace import TRACE_LIMIT
+from sim.scenarios import SCENARIOS
 
 
 def resolve_params(workload: str, overrides: dict[str, Any] | None = None
@@ -64,8 +64,8 @@ def simulate(workload: str | RunSpec, variant: str = "v2.6.33", seed: int = 0, *
     as on the command line. `trace=True` keeps a Chrome/Perfetto trace (at most
     `trace_limit` events) in `result.chrome_trace`. `stop_on` ends the run at the first
     violation of those kinds. max_events, max_wall_s and max_memory (bytes) bound the run
-    (sim.limits); a run over them ends early, with `result.truncated` saying why. A
-    `strategy` object (sim.sched) overrides the spec's. Bad input raises InputError (a
+    (sim.engine.limits); a run over them ends early, with `result.truncated` saying why. A
+    `strategy` object (sim.engine.sched) overrides the spec's. Bad input raises InputError (a
     ValueError) with one line saying what is wrong and what is valid.
     """
     if isinstance(workload, RunSpec):
@@ -96,7 +96,7 @@ def run_spec(spec: RunSpec, *, trace: bool = False, trace_limit: int = TRACE_LIM
     if strategy is None:
         strategy = make_strategy(spec.strategy)
     elif not isinstance(strategy, Strategy):
-        raise InputError("strategy must be a sim.sched strategy, got "
+        raise InputError("strategy must be a sim.engine.sched strategy, got "
                          f"{type(strategy).__name__}")
     v = variants.get(spec.variant)
     name = spec.workload or spec.scenario

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InputError
+from sim.errors import InputError
 
 
 @dataclass(frozen=True)

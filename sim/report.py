@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .stats import LOCK_STAT_KEYS
+from sim.engine.stats import LOCK_STAT_KEYS
 
 TRUNCATED = {
     "max_events": "stopped at --max-events",
@@ -122,7 +122,7 @@ def run_summary(d: dict[str, Any]) -> str:
 
 def params_json(scenarios: dict[str, Any], workloads: list[Any]) -> dict[str, Any]:
     """Every parameter of every scenario, and each workload's settings, as plain data."""
-    from .params import KERNEL_PARAMS
+    from sim.params import KERNEL_PARAMS
 
     def rows(params: Any) -> list[dict[str, Any]]:
         return [{"key": p.name, "type": p.type.__name__, "default": p.default, "unit": p.unit,
@@ -137,7 +137,7 @@ def params_json(scenarios: dict[str, Any], workloads: list[Any]) -> dict[str, An
 
 def params_markdown(scenarios: dict[str, Any], workloads: list[Any]) -> str:
     """Every parameter of every scenario as Markdown tables, and each workload's settings."""
-    from .params import KERNEL_PARAMS
+    from sim.params import KERNEL_PARAMS
 
     def table(params: Any) -> list[str]:
         out = ["| key | meaning | unit | default | valid |", "|---|---|---|---|---|"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import Violation
+from sim.engine.violations import Violation
 
 # The result's JSON layout. 2: `truncated` names why (or is null), `harm_counts`,
 # `schema_version` and `simulator_version` added.
@@ -30,11 +30,11 @@ class Result:
     counters: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, Any] = field(default_factory=dict)
-    truncated: str | None = None     # why the run ended early (sim.limits), or None
+    truncated: str | None = None     # why the run ended early (sim.engine.limits), or None
     chrome_trace: dict[str, Any] | None = field(default=None, repr=False)  # not in to_dict
 
     def to_dict(self) -> dict[str, Any]:
-        from . import __version__
+        from sim import __version__
         d: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "simulator_version": __version__,

@@ -5,8 +5,8 @@ can be stored, shipped to another process or machine, and repeated without a wor
     sim.simulate(spec)
 
 `params` are overrides on the scenario's defaults (a workload's resolved parameters are
-fine too); `strategy` is a strategy spec (sim.sched.make_strategy), `{"name": "timed"}` by
-default. Limits (sim.limits) are part of the spec: a run cut short by one has another result.
+fine too); `strategy` is a strategy spec (sim.engine.sched.make_strategy), `{"name": "timed"}` by
+default. Limits (sim.engine.limits) are part of the spec: a run cut short by one has another result.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import InputError
+from sim.errors import InputError
 
 DEFAULT_STRATEGY: dict[str, Any] = {"name": "timed"}
 

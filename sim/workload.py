@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from sim.errors import InputError
 
 WORKLOAD_DIR = Path(os.environ.get("RMAPSIM_WORKLOADS",
                                    Path(__file__).resolve().parent.parent / "workloads"))
@@ -82,7 +82,7 @@ def load(name_or_path: str) -> Workload:
         raise InputError(f"{path}: malformed TOML: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read: {e}") from None
-    from .scenarios import SCENARIOS
+    from sim.scenarios import SCENARIOS
     allowed = {"scenario", "description", "params", "sweep"}
     extra = sorted(set(data) - allowed)
     if extra:

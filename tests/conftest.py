@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.engine import Kernel  # noqa: E402
+from sim.engine.kernel import Kernel  # noqa: E402
 from sim.params import KERNEL_PARAMS  # noqa: E402
 
 

@@ -3,11 +3,11 @@
 from typing import Any
 
 from sim.mm.kernel import MmKernel
-from sim.checks.mm import install as install_oracles
-from sim.objects import VM_MERGEABLE
+from sim.mm.checks import install as install_oracles
+from sim.mm.objects import VM_MERGEABLE
 from sim.params import resolve
 from sim.scenarios import SCENARIOS
-from sim.scenarios.mm import HEAP_START, Proc, build_machine
+from sim.mm.scenarios.mm import HEAP_START, Proc, build_machine
 from sim.mm.fault import do_page_fault
 from sim.mm.mmap import mm_alloc, mmap_region
 

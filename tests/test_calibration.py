@@ -3,7 +3,7 @@
 import pytest
 
 import sim
-from sim.queueing import finite_source_mm1, rwsem_ctmc
+from sim.scenarios.queueing import finite_source_mm1, rwsem_ctmc
 
 
 def calib(seed=1, **kw):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sim.stats import LOCK_STAT_KEYS
+from sim.engine.stats import LOCK_STAT_KEYS
 
 CONTRACT_KEYS = {"workload", "variant", "seed", "params", "sim_time_us", "events", "violations",
                  "lock_stat", "windows"}
@@ -132,3 +132,18 @@ def test_workload_parameter_docs_are_current(root):
                 "fault_rate", "migrate_rate", "offline_interval_us", "duration_ms",
                 "costs.page_copy", "costs.pte_op", "costs.vma_visit"):
         assert f"| `{key}` |" in p.stdout
+
+
+def test_the_engine_imports_nothing_of_the_mm_model(root):
+    """Layers: no module of sim/engine/ imports from sim.mm or the layers above the engine
+    (sim.errors is shared), at run time or for type checking."""
+    import ast
+    allowed = ("sim.engine", "sim.errors")
+    bad = []
+    for path in sorted((root / "sim" / "engine").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad += [(path.name, n) for n in names
+                    if (n == "sim" or n.startswith("sim.")) and not n.startswith(allowed)]
+    assert bad == []

@@ -2,7 +2,7 @@
 preemption, and that a spinning waiter keeps its CPU."""
 
 from conftest import make_kernel
-from sim import locks
+from sim.engine import locks
 
 
 def _hogs(k, n, total_us, log):

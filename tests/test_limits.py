@@ -12,7 +12,7 @@ import pytest
 
 import sim
 from conftest import make_kernel
-from sim.engine import DEAD_RINGS
+from sim.engine.kernel import DEAD_RINGS
 from sim.errors import InputError
 from test_cli import cli
 
@@ -58,7 +58,7 @@ def test_wall_clock_limit_truncates():
 
 
 def test_resident_memory_limit_truncates(monkeypatch):
-    monkeypatch.setattr("sim.engine.resident_bytes", lambda: 1 << 50)
+    monkeypatch.setattr("sim.engine.kernel.resident_bytes", lambda: 1 << 50)
     r = sim.simulate("hotremove-exit", duration_ms=1e6, max_wall_s=60)
     assert r.truncated == "max_memory" and r.events == 65536
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import make_kernel
-from sim import locks
+from sim.engine import locks
 
 request = st.tuples(st.integers(0, 30), st.integers(1, 20), st.booleans())   # start, hold, read
 scripts = st.lists(request, min_size=1, max_size=8)

@@ -1,7 +1,7 @@
 """Ownership checks, lockdep order inversion, wait-for deadlocks."""
 
 from conftest import make_kernel
-from sim import locks
+from sim.engine import locks
 
 
 def spawn_at(k, name, start, fn):
@@ -109,7 +109,9 @@ def test_consistent_order_and_trylock_are_not_inversions():
 
 
 def test_documented_mm_order_is_enforced():
+    from sim.mm.lockorder import RANK
     k = make_kernel()
+    k.lockdep.order = RANK
     av = k.spinlock("&anon_vma->lock", "anon_vma#1")
     sem = k.rwsem("&mm->mmap_sem", "mm1")
 
@@ -136,6 +138,7 @@ def test_documented_mm_order_is_enforced():
     k.run()
     assert k.violations.counts == {}
     k2 = make_kernel()
+    k2.lockdep.order = RANK
     av2 = k2.spinlock("&anon_vma->lock", "anon_vma#1")
     pl = k2.page_lock("pfn 7")
 

@@ -1,8 +1,8 @@
 """Lock semantics as structured logs: who held what, when."""
 
 from conftest import make_kernel
-from sim import locks
-from sim.rcu import call_rcu, rcu_read_lock, rcu_read_unlock, synchronize_rcu
+from sim.engine import locks
+from sim.engine.rcu import call_rcu, rcu_read_lock, rcu_read_unlock, synchronize_rcu
 
 
 def run_script(k, scripts, delay="sleep"):

@@ -5,7 +5,7 @@ import re
 
 from test_cli import CONTRACT_KEYS, cli
 
-from sim.stats import LOCK_STAT_KEYS
+from sim.engine.stats import LOCK_STAT_KEYS
 
 DEMO_SEED = "179"    # README's race demo (make demo) uses this seed
 

@@ -3,7 +3,7 @@
 import pytest
 from mmkit import lock_log, mm_kernel, new_process, next_seq, run
 
-from sim.locks import mutex_lock, mutex_unlock
+from sim.engine.locks import mutex_lock, mutex_unlock
 from sim.mm import EAGAIN
 from sim.mm.events import AnonVmaFreed
 from sim.mm.exit import exit_mm
@@ -14,8 +14,8 @@ from sim.mm.memory_hotplug import do_migrate_range
 from sim.mm.mempolicy import do_migrate_pages
 from sim.mm.migrate import migrate_pages, new_page_any
 from sim.mm.vmscan import isolate_lru_page
-from sim.objects import MIGRATION, PRESENT, PageKsm, Pte
-from sim.scenarios.mm import HEAP_START
+from sim.mm.objects import MIGRATION, PRESENT, PageKsm, Pte
+from sim.mm.scenarios.mm import HEAP_START
 
 # unmap_and_move of a mapped anon page (v2.6.33), lock by lock
 UNMAP_AND_MOVE_ANON = [
@@ -287,7 +287,7 @@ def test_migrate_pages_retries_a_locked_page_and_forces_from_pass_three():
     """Passes 0-2 only trylock (a locked page is -EAGAIN, retried); pass 3 (force) sleeps in
     lock_page until the holder unlocks."""
     k = mm_kernel()
-    from sim.locks import trylock_page, unlock_page
+    from sim.engine.locks import trylock_page, unlock_page
     from sim.mm.events import MigrationEnd
     rcs = []
     k.hooks.subscribe(MigrationEnd, lambda ev: rcs.append(ev.rc))
@@ -345,7 +345,7 @@ def test_fork_copies_no_ptes_of_a_vma_without_an_anon_vma():
     """copy_page_range returns early for a vma with no anon_vma (a page fault will fill the
     ptes): the child of a process that mapped private file pages has none of them mapped."""
     from sim.mm.mmap import mmap_region
-    from sim.scenarios.mm import FILE_START
+    from sim.mm.scenarios.mm import FILE_START
     k = mm_kernel()
 
     def body(k, t):
@@ -470,7 +470,7 @@ def test_fork_write_protects_a_private_file_mapping_too():
     from sim.mm.fault import do_page_fault
     from sim.mm.mmap import mmap_region
     from sim.mm.pgtable import mk_pte, set_pte_at
-    from sim.scenarios.mm import FILE_START
+    from sim.mm.scenarios.mm import FILE_START
     k = mm_kernel()
 
     def body(k, t):

@@ -2,16 +2,16 @@
 
 from mmkit import mm_kernel, new_process, run
 
-from sim.checks.invariants import check_invariants
-from sim.checks.migration import check_stable_node
+from sim.mm.checks.invariants import check_invariants
+from sim.mm.checks.migration import check_stable_node
 from sim.mm.events import AnonVmaAccess
 from sim.mm.mmap import mm_alloc
 from sim.mm.page_alloc import alloc_page
 from sim.mm.pgtable import make_migration_entry, set_pte_at
 from sim.mm.rmap import anon_vma_alloc, anon_vma_free
-from sim.objects import StableNode
-from sim.rcu import rcu_read_lock, rcu_read_unlock
-from sim.scenarios.mm import HEAP_START
+from sim.mm.objects import StableNode
+from sim.engine.rcu import rcu_read_lock, rcu_read_unlock
+from sim.mm.scenarios.mm import HEAP_START
 
 
 def _task(k, name="t"):
@@ -175,7 +175,7 @@ def test_harm_follows_rcu_protection_not_grace_period_length():
 
 def test_harm_classes_in_order():
     """harm_of decides use_after_free, then corrupting, then unprotected, then benign."""
-    from sim.checks.kasan import harm_of
+    from sim.mm.checks.kasan import harm_of
     table = {(rel, w, prot): harm_of(rel, w, prot) for rel in (True, False)
              for w in ("lock word", "external_refcount") for prot in (True, False)}
     assert table == {

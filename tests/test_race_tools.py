@@ -80,7 +80,7 @@ def test_preemptible_rcu_opens_the_2635_gap_on_one_cpu():
 
 
 def test_rcu_read_lock_disables_preemption_only_in_tree_rcu(kernel):
-    from sim.rcu import rcu_read_lock, rcu_read_unlock
+    from sim.engine.rcu import rcu_read_lock, rcu_read_unlock
     for flavour, count in (("tree", 1), ("tree_preempt", 0)):
         k = kernel(rcu_flavour=flavour)
         t = k.spawn("reader", lambda k, t: iter(()))
@@ -324,8 +324,8 @@ def test_cli_explore_and_shrink(root, tmp_path):
 
 
 def test_pct_probability_bound_is_the_papers():
-    assert math.isclose(sim.sched.PCT.bound(3, 100, 3), 1 / 30000)
+    assert math.isclose(sim.engine.sched.PCT.bound(3, 100, 3), 1 / 30000)
     with pytest.raises(ValueError):
-        sim.sched.PCT(depth=0)
+        sim.engine.sched.PCT(depth=0)
     with pytest.raises(InputError):
         Reproducer.from_dict({"no": "format"})

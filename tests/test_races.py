@@ -7,8 +7,8 @@ from sim.mm import EAGAIN
 from sim.mm.exit import do_exit
 from sim.mm.migrate import new_page_any
 from sim.mm.vmscan import isolate_lru_page
-from sim.scenarios.mm import HEAP_START
-from sim.sched import Controlled
+from sim.mm.scenarios.mm import HEAP_START
+from sim.engine.sched import Controlled
 
 
 class FreeInTheGap(Controlled):

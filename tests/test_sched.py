@@ -9,10 +9,10 @@ import math
 import pytest
 
 import sim
-from sim.engine import Kernel
+from sim.engine.kernel import Kernel
 from sim.params import KERNEL_PARAMS
-from sim.locks import spin_lock, spin_unlock
-from sim.sched import DFS, PCT, RandomWalk, Replay, ReplayDivergence
+from sim.engine.locks import spin_lock, spin_unlock
+from sim.engine.sched import DFS, PCT, RandomWalk, Replay, ReplayDivergence
 from conftest import make_kernel
 
 

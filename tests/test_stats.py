@@ -2,7 +2,7 @@
 
 import math
 
-from sim.stats import LogHistogram
+from sim.engine.stats import LogHistogram
 
 
 def test_values_land_in_the_bucket_whose_edges_hold_them():

@@ -13,7 +13,7 @@ import pytest
 
 import sim
 from sim.errors import InputError
-from sim.stats import wilson
+from sim.engine.stats import wilson
 from sim.sweep import make_sweep, run_sweep
 from sim.sweep.grid import derive_seed
 from test_cli import cli

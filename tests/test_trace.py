@@ -1,7 +1,7 @@
 """Interleaving diagrams: the frames an actor was already inside are its open calls only."""
 
 from conftest import make_kernel
-from sim.engine import kfunc
+from sim.engine.kernel import kfunc
 
 
 @kfunc

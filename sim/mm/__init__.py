@@ -14,7 +14,7 @@ EBUSY = -16
 TTU_MIGRATION = 1
 
 
-from ..engine import Oops  # noqa: E402,F401  (re-exported: the mm paths raise it)
+from sim.engine.kernel import Oops  # noqa: E402,F401  (re-exported: the mm paths raise it)
 
 
 # mm/ksm.c and the core mm call each other, as in the kernel, which breaks the cycle with
@@ -24,4 +24,4 @@ from ..engine import Oops  # noqa: E402,F401  (re-exported: the mm paths raise i
 # import the ksm module object (`from . import ksm`, then `ksm.rmap_walk_ksm(...)`), ksm.py
 # imports what it uses by name, and this package imports ksm once its constants exist, so
 # the cycle resolves the same way whichever module is imported first.
-from . import ksm  # noqa: E402,F401
+from sim.mm import ksm  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""The events the mm model emits (sim.hooks): what oracles and race-window statistics see.
+"""The events the mm model emits (sim.engine.hooks): what oracles and race-window statistics see.
 
 - AnonVmaAccess: an access to an anon_vma through a pointer that may be stale: its lock
   word, a refcount, its list, its freeing. `writes` names what the access writes through the
@@ -9,14 +9,15 @@
 - MigrationBegin / MigrationEnd: unmap_and_move starts with a page, and is over with it
   (the old page unlocked, or given up before it was locked).
 - PteChange: a pte was written (set_pte_at) or cleared (pte_clear).
+- VmBug: a kernel path met a BUG_ON-like condition (kernel paths report nothing themselves).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from ..objects import AnonVmaPtr, MigrationContext, Mm, Page, Pte
-from ..task import Task
+from sim.mm.objects import AnonVmaPtr, MigrationContext, Mm, Page, Pte
+from sim.engine.task import Task
 
 
 class AnonVmaAccess(NamedTuple):
@@ -31,6 +32,15 @@ class AnonVmaAccess(NamedTuple):
     # page_mapped() re-check, and the unlock when the re-check fails): SLAB_DESTROY_BY_RCU
     # makes that safe by design, so a stale one is no violation unless the pointer is used
     speculative: bool = False
+
+
+class VmBug(NamedTuple):
+    """A BUG_ON / VM_BUG_ON / bad_page condition a kernel path met (the model goes on; the
+    invariants oracle reports it): what, on which page, and a key to count it once."""
+
+    task: Task | None
+    detail: dict[str, Any]
+    key: Any = None
 
 
 class AnonVmaAllocated(NamedTuple):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..locks import down_read, up_read
-from ..task import Task
-from .fork import mmput
+from sim.engine.kernel import kfunc
+from sim.engine.locks import down_read, up_read
+from sim.engine.task import Task
+from sim.mm.fork import mmput
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 
 @kfunc

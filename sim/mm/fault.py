@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..locks import down_read, up_read
-from ..objects import Mm
-from ..task import Task
-from .memory import handle_mm_fault
-from .mmap import find_vma
+from sim.engine.kernel import kfunc
+from sim.engine.locks import down_read, up_read
+from sim.mm.objects import Mm
+from sim.engine.task import Task
+from sim.mm.memory import handle_mm_fault
+from sim.mm.mmap import find_vma
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 VM_FAULT_SIGSEGV = 2
 

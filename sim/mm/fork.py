@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..locks import down_write, spin_lock, spin_unlock, up_write
-from ..objects import Mm, Vma
-from ..task import Task
-from . import ksm
-from .memory import copy_page_range
-from .mmap import exit_mmap, mm_alloc
-from .rmap import anon_vma_link
+from sim.engine.kernel import kfunc
+from sim.engine.locks import down_write, spin_lock, spin_unlock, up_write
+from sim.mm.objects import Mm, Vma
+from sim.engine.task import Task
+from sim.mm import ksm
+from sim.mm.memory import copy_page_range
+from sim.mm.mmap import exit_mmap, mm_alloc
+from sim.mm.rmap import anon_vma_link
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 

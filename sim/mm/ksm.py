@@ -17,26 +17,26 @@ import math
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..locks import (down_read, down_write, lock_page, mutex_lock, mutex_unlock, spin_lock,
+from sim.engine.kernel import kfunc
+from sim.engine.locks import (down_read, down_write, lock_page, mutex_lock, mutex_unlock, spin_lock,
                      spin_unlock, trylock_page, unlock_page, up_read, up_write)
-from ..objects import (VM_MERGEABLE, KsmState, MemBlock, Mm, MmSlot, Page, PageAnon,
+from sim.mm.objects import (VM_MERGEABLE, KsmState, MemBlock, Mm, MmSlot, Page, PageAnon,
                        PageKsm, Pte, RmapItem, StableNode, Vma, history, page_mapcount,
                        page_mapped, page_stable_node)
-from ..rcu import rcu_read_lock, rcu_read_unlock
-from ..task import Task
-from . import EFAULT, SWAP_AGAIN, SWAP_FAIL
-from .events import AnonVmaAccess
-from .fork import mmdrop
-from .memory import handle_mm_fault
-from .mmap import find_vma
-from .page_alloc import get_page, get_page_unless_zero, put_page
-from .pgtable import mk_pte, pte_lockptr, pte_offset_map_lock, pte_present, set_pte_at
-from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_check_address,
+from sim.engine.rcu import rcu_read_lock, rcu_read_unlock
+from sim.engine.task import Task
+from sim.mm import EFAULT, SWAP_AGAIN, SWAP_FAIL
+from sim.mm.events import AnonVmaAccess
+from sim.mm.fork import mmdrop
+from sim.mm.memory import handle_mm_fault
+from sim.mm.mmap import find_vma
+from sim.mm.page_alloc import get_page, get_page_unless_zero, put_page
+from sim.mm.pgtable import mk_pte, pte_lockptr, pte_offset_map_lock, pte_present, set_pte_at
+from sim.mm.rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_check_address,
                    page_address_in_vma, page_remove_rmap, put_anon_vma_ref, try_to_unmap_one)
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..objects import Page
-from ..task import Task
+from sim.engine.kernel import kfunc
+from sim.mm.objects import Page
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 
 @kfunc

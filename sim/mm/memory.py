@@ -9,20 +9,20 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..locks import lock_page, spin_lock, spin_unlock, trylock_page, unlock_page
-from ..objects import Mm, Page, PageAnon, PageKsm, Vma, is_cow_mapping, page_mapcount
-from ..task import Task
-from .migrate import migration_entry_wait
-from .page_alloc import alloc_page, get_page, put_page
-from .pgtable import (is_migration_entry, make_migration_entry, mk_pte, pte_clear, pte_lockptr,
+from sim.engine.kernel import kfunc
+from sim.engine.locks import lock_page, spin_lock, spin_unlock, trylock_page, unlock_page
+from sim.mm.objects import Mm, Page, PageAnon, PageKsm, Vma, is_cow_mapping, page_mapcount
+from sim.engine.task import Task
+from sim.mm.migrate import migration_entry_wait
+from sim.mm.page_alloc import alloc_page, get_page, put_page
+from sim.mm.pgtable import (is_migration_entry, make_migration_entry, mk_pte, pte_clear, pte_lockptr,
                       pte_offset_map_lock, pte_present, pte_tables, set_pte_at)
-from .rmap import (anon_vma_prepare, page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
+from sim.mm.rmap import (anon_vma_prepare, page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
                    page_remove_rmap)
-from .tlb import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
+from sim.mm.tlb import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..objects import Machine, MemBlock
-from ..task import Task
-from . import EAGAIN, EBUSY
-from .migrate import migrate_pages, migrate_prep, new_page_any
-from .vmscan import isolate_lru_page, putback_lru_page
+from sim.engine.kernel import kfunc
+from sim.mm.objects import Machine, MemBlock
+from sim.engine.task import Task
+from sim.mm import EAGAIN, EBUSY
+from sim.mm.migrate import migrate_pages, migrate_prep, new_page_any
+from sim.mm.vmscan import isolate_lru_page, putback_lru_page
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 

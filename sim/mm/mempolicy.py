@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..locks import down_read, spin_lock, spin_unlock, up_read
-from ..objects import Mm, Page, Vma, page_mapcount
-from ..task import Task
-from .migrate import ksm_page_migratable, migrate_pages, migrate_prep, new_page_any
-from .pgtable import pte_lockptr, pte_present, pte_tables
-from .vmscan import isolate_lru_page
+from sim.engine.kernel import kfunc
+from sim.engine.locks import down_read, spin_lock, spin_unlock, up_read
+from sim.mm.objects import Mm, Page, Vma, page_mapcount
+from sim.engine.task import Task
+from sim.mm.migrate import ksm_page_migratable, migrate_pages, migrate_prep, new_page_any
+from sim.mm.pgtable import pte_lockptr, pte_present, pte_tables
+from sim.mm.vmscan import isolate_lru_page
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 

@@ -10,25 +10,25 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc, kversion
-from ..locks import (lock_page, spin_lock, spin_unlock, trylock_page, unlock_page,
+from sim.engine.kernel import kfunc, kversion
+from sim.engine.locks import (lock_page, spin_lock, spin_unlock, trylock_page, unlock_page,
                      wait_on_page_locked)
-from ..objects import (AddressSpace, AnonVmaPtr, MigrationContext, Page, PageAnon, PageKsm,
+from sim.mm.objects import (AddressSpace, AnonVmaPtr, MigrationContext, Page, PageAnon, PageKsm,
                        Vma, page_anon_vma, page_mapped, page_mapping)
-from ..rcu import rcu_read_lock, rcu_read_unlock
-from ..task import Task
-from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops, ksm
-from .events import AnonVmaAccess, MigrationBegin, MigrationEnd
-from .memcontrol import mem_cgroup_prepare_migration
-from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
-from .pgtable import is_migration_entry, mk_pte, pte_offset_map_lock, set_pte_at
-from .rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_add_file_rmap,
+from sim.engine.rcu import rcu_read_lock, rcu_read_unlock
+from sim.engine.task import Task
+from sim.mm import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops, ksm
+from sim.mm.events import AnonVmaAccess, MigrationBegin, MigrationEnd, VmBug
+from sim.mm.memcontrol import mem_cgroup_prepare_migration
+from sim.mm.page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
+from sim.mm.pgtable import is_migration_entry, mk_pte, pte_offset_map_lock, set_pte_at
+from sim.mm.rmap import (anon_vma_lock, anon_vma_unlock, page_add_anon_rmap, page_add_file_rmap,
                    page_unlock_anon_vma, put_anon_vma_ref, rmap_walk,
                    try_to_unmap, vma_walk)
-from .vmscan import putback_lru_page
+from sim.mm.vmscan import putback_lru_page
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 NewPage = Callable[["MmKernel", Task, Page, int], Page | None]
@@ -159,8 +159,8 @@ def migrate_page(k: "MmKernel", task: Task, mapping: AddressSpace | None, newpag
 @kfunc
 def move_to_new_page(k: "MmKernel", task: Task, newpage: Page, page: Page) -> Gen:
     if not trylock_page(k, task, newpage):
-        k.violations.report("invariant", [task], {"what": "BUG: newpage already locked",
-                                                  "page": newpage.label})
+        k.hooks.emit(VmBug(task, {"what": "BUG: newpage already locked",
+                                 "page": newpage.label}))
         return EAGAIN
     newpage.index = page.index
     newpage.mapping = page.mapping                  # anon_vma+1 (maybe stale) or stable_node+3

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..locks import down_write, spin_lock, spin_unlock, up_write
-from ..objects import VM_MAYWRITE, VM_MERGEABLE, AddressSpace, Machine, Mm, Vma
-from ..task import Task
-from . import ksm
-from .memory import unmap_vmas
-from .rmap import anon_vma_unlink
-from .tlb import tlb_finish_mmu, tlb_gather_mmu
+from sim.engine.kernel import kfunc
+from sim.engine.locks import down_write, spin_lock, spin_unlock, up_write
+from sim.mm.objects import VM_MAYWRITE, VM_MERGEABLE, AddressSpace, Machine, Mm, Vma
+from sim.engine.task import Task
+from sim.mm import ksm
+from sim.mm.memory import unmap_vmas
+from sim.mm.rmap import anon_vma_unlink
+from sim.mm.tlb import tlb_finish_mmu, tlb_gather_mmu
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 

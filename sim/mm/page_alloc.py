@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..objects import Machine, Page
-from ..task import Task
+from sim.mm.events import VmBug
+from sim.mm.objects import Machine, Page
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 
 def alloc_page(k: "MmKernel", task: Task) -> Page | None:
@@ -64,9 +65,8 @@ def put_page(k: "MmKernel", task: Task | None, page: Page) -> None:
     if page.count == 0:
         __free_page(k, task, page)
     elif page.count < 0:
-        k.violations.report("invariant", [task] if task else [],
-                            {"what": "page refcount below zero", "page": page.label},
-                            key=("negative count", page.pfn))
+        k.hooks.emit(VmBug(task, {"what": "page refcount below zero", "page": page.label},
+                           ("negative count", page.pfn)))
 
 
 def __free_page(k: "MmKernel", task: Task | None, page: Page) -> None:
@@ -74,10 +74,9 @@ def __free_page(k: "MmKernel", task: Task | None, page: Page) -> None:
     anon page cleared, back on its block's free list."""
     m: Machine = k.machine
     if page.mapcount >= 0:
-        k.violations.report("invariant", [task] if task else [],
-                            {"what": "freeing a page that is still mapped", "page": page.label,
-                             "mapcount": page.mapcount + 1},
-                            key=("free mapped", page.pfn))
+        k.hooks.emit(VmBug(task, {"what": "freeing a page that is still mapped",
+                                  "page": page.label, "mapcount": page.mapcount + 1},
+                           ("free mapped", page.pfn)))
     page.lru = False
     page.mapping = None
     page.free = True

@@ -1,6 +1,6 @@
 """Page-table entries and split pte locks (include/asm-generic/pgtable.h, swapops.h).
 
-A pte is a Pte (sim.objects): present, or a migration entry naming the old page; an empty
+A pte is a Pte (sim.mm.objects): present, or a migration entry naming the old page; an empty
 pte is absent from mm.ptes. Every write goes through set_pte_at / pte_clear, which emit a
 PteChange event. There is one pte lock per page-table page (PTES_PER_TABLE ptes), as with
 split ptlocks.
@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..locks import SpinLock, spin_lock
-from ..objects import MIGRATION, PRESENT, PTES_PER_TABLE, Mm, Page, Pte
-from ..task import Task
-from .events import PteChange
+from sim.engine.locks import SpinLock, spin_lock
+from sim.mm.objects import MIGRATION, PRESENT, PTES_PER_TABLE, Mm, Page, Pte
+from sim.engine.task import Task
+from sim.mm.events import PteChange
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 
 def pte_lockptr(k: "MmKernel", mm: Mm, vpn: int) -> SpinLock:

@@ -9,22 +9,22 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc, kversion
-from ..locks import spin_lock, spin_unlock
-from ..objects import (AnonVmaFree, AnonVmaPtr, Page, PageAnon, PageKsm, Vma, history, page_anon_vma,
+from sim.engine.kernel import kfunc, kversion
+from sim.engine.locks import spin_lock, spin_unlock
+from sim.mm.objects import (AnonVmaFree, AnonVmaPtr, Page, PageAnon, PageKsm, Vma, history, page_anon_vma,
                        page_mapped, page_mapping)
-from ..rcu import rcu_read_lock, rcu_read_unlock
-from ..task import Task
-from . import SWAP_AGAIN, SWAP_SUCCESS, TTU_MIGRATION, ksm
-from .page_alloc import put_page
-from .pgtable import (make_migration_entry, pte_lockptr, pte_offset_map_lock, pte_present,
+from sim.engine.rcu import rcu_read_lock, rcu_read_unlock
+from sim.engine.task import Task
+from sim.mm import SWAP_AGAIN, SWAP_SUCCESS, TTU_MIGRATION, ksm
+from sim.mm.page_alloc import put_page
+from sim.mm.pgtable import (make_migration_entry, pte_lockptr, pte_offset_map_lock, pte_present,
                       set_pte_at)
-from .slab import kmem_cache_alloc, kmem_cache_free
-from .events import AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed
-from .vmscan import lru_cache_add
+from sim.mm.slab import kmem_cache_alloc, kmem_cache_free
+from sim.mm.events import AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed, VmBug
+from sim.mm.vmscan import lru_cache_add
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 Gen = Generator[Any, Any, Any]
 RmapOne = Callable[..., Gen]
@@ -415,9 +415,8 @@ def rmap_walk_file(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg
 def rmap_walk(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne, arg: Any) -> Gen:
     """Needs the page locked: dispatch on the mapping's tag."""
     if page.lock.owner is not task:
-        k.violations.report("invariant", [task], {"what": "rmap_walk on an unlocked page",
-                                                  "page": page.label},
-                            key=("rmap_walk unlocked", task.tid))
+        k.hooks.emit(VmBug(task, {"what": "rmap_walk on an unlocked page", "page": page.label},
+                           ("rmap_walk unlocked", task.tid)))
     if PageKsm(page):
         return (yield from ksm.rmap_walk_ksm(k, task, page, rmap_one, arg))
     if PageAnon(page):

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..objects import AnonVma, Machine, SlabPage, history
-from ..task import Task
+from sim.mm.objects import AnonVma, Machine, SlabPage, history
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 
 def _new_slab(k: "MmKernel", m: Machine) -> SlabPage:

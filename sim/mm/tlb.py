@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..objects import Mm, Page
-from ..task import Task
-from .page_alloc import put_page
+from sim.mm.objects import Mm, Page
+from sim.engine.task import Task
+from sim.mm.page_alloc import put_page
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 FREE_PTE_NR = 506
 

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..errors import InputError
-from .ksm import ksm_memory_callback
-from .migrate import (migrate_page_copy_no_ksm, migrate_page_copy_v2633,
+from sim.errors import InputError
+from sim.mm.ksm import ksm_memory_callback
+from sim.mm.migrate import (migrate_page_copy_no_ksm, migrate_page_copy_v2633,
                       remove_migration_ptes_split, remove_migration_ptes_v2633,
                       unmap_and_move_1ce82b69e96c, unmap_and_move_no_rcu, unmap_and_move_v2633,
                       unmap_and_move_v2635)
-from .rmap import (page_lock_anon_vma_v2633, page_lock_anon_vma_v2636,
+from sim.mm.rmap import (page_lock_anon_vma_v2633, page_lock_anon_vma_v2636,
                    rmap_walk_anon_page_lock_anon_vma, rmap_walk_anon_v2633)
 
 KernelFunction = Callable[..., Any]

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ..engine import kfunc
-from ..locks import spin_lock, spin_unlock
-from ..objects import Machine, Page
-from ..task import Task
-from . import EBUSY
-from .page_alloc import get_page, put_page
+from sim.engine.kernel import kfunc
+from sim.engine.locks import spin_lock, spin_unlock
+from sim.mm.objects import Machine, Page
+from sim.engine.task import Task
+from sim.mm import EBUSY
+from sim.mm.page_alloc import get_page, put_page
 
 if TYPE_CHECKING:
-    from .kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 
 @kfunc

@@ -3,11 +3,11 @@ PCT, bounded exhaustive search, or seeds of the timed model), save it as a small
 reproducer, replay it exactly, shrink it, and explore a small configuration exhaustively
 within a preemption bound."""
 
-from .explore import ExploreOutcome, explore
-from .hunt import HuntOutcome, hunt
-from .target import Target, signature
-from .repro import FORMAT, Reproducer, replay
-from .shrink import ShrinkOutcome, shrink
+from sim.race.explore import ExploreOutcome, explore
+from sim.race.hunt import HuntOutcome, hunt
+from sim.race.target import Target, signature
+from sim.race.repro import FORMAT, Reproducer, replay
+from sim.race.shrink import ShrinkOutcome, shrink
 
 __all__ = ["FORMAT", "Reproducer", "replay", "Target", "signature", "hunt", "HuntOutcome",
            "shrink", "ShrinkOutcome", "explore", "ExploreOutcome"]

@@ -1,4 +1,4 @@
-"""Exhaustive search of a small configuration within a preemption bound (sim.sched.DFS).
+"""Exhaustive search of a small configuration within a preemption bound (sim.engine.sched.DFS).
 
 Every schedule with at most `max_preemptions` preemptions is run once (up to the sleep-set
 reduction, which skips schedules equivalent to one already run). The outcome counts the
@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..result import Result
-from ..sched import DFS
-from ..spec import RunSpec
-from ..sweep.backends import Backend, make_backend
-from .repro import Reproducer
-from .runs import run_spec
-from .target import Target, signature
+from sim.result import Result
+from sim.engine.sched import DFS
+from sim.spec import RunSpec
+from sim.sweep.backends import Backend, make_backend
+from sim.race.repro import Reproducer
+from sim.race.runs import run_spec
+from sim.race.target import Target, signature
 
 
 @dataclass

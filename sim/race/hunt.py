@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import InputError
-from ..result import Result
-from ..sched import PCT, RandomWalk, Replay
-from ..spec import RunSpec
-from ..sweep.backends import Backend, make_backend
-from .explore import explore
-from .repro import Reproducer
-from .runs import run_spec
-from .target import Target, signature
+from sim.errors import InputError
+from sim.result import Result
+from sim.engine.sched import PCT, RandomWalk, Replay
+from sim.spec import RunSpec
+from sim.sweep.backends import Backend, make_backend
+from sim.race.explore import explore
+from sim.race.repro import Reproducer
+from sim.race.runs import run_spec
+from sim.race.target import Target, signature
 
 STRATEGIES = ("random", "pct", "dfs", "seeds")
 

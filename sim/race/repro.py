@@ -6,7 +6,7 @@
      "violation": {"kind", "harm", "via", "time_us"}}
 
 A timed-model reproducer (found by seeds) has no choices: its seed is the whole schedule. A
-controlled one is replayed strictly (sim.sched.Replay): the same seed and the same choices
+controlled one is replayed strictly (sim.engine.sched.Replay): the same seed and the same choices
 give the same run, event for event; a choice that no longer fits is reported and refused.
 """
 
@@ -17,16 +17,16 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import __version__
-from ..mm import variants
-from ..checks import KINDS
-from ..errors import InputError
-from ..result import Result
-from ..scenarios import SCENARIOS
-from ..sched import Replay, ReplayDivergence
-from ..spec import RunSpec
-from .runs import run_spec
-from .target import Target
+from sim import __version__
+from sim.mm import variants
+from sim.kinds import KINDS
+from sim.errors import InputError
+from sim.result import Result
+from sim.scenarios import SCENARIOS
+from sim.engine.sched import Replay, ReplayDivergence
+from sim.spec import RunSpec
+from sim.race.runs import run_spec
+from sim.race.target import Target
 
 FORMAT = 1
 LIMIT_KEYS = ("max_events", "max_wall_s", "max_memory")

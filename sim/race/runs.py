@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import run_spec as _run_spec
-from ..result import Result
-from ..spec import RunSpec
+from sim.api import run_spec as _run_spec
+from sim.result import Result
+from sim.spec import RunSpec
 
 
 def run_spec(spec: RunSpec, strategy: Any = None) -> Result:

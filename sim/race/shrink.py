@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import InputError
-from ..result import Result
-from ..scenarios import SCENARIOS
-from ..sched import Replay, default_choice
-from .explore import explore
-from .repro import Reproducer, matches, replay
-from .runs import run_spec
-from .target import Target
+from sim.errors import InputError
+from sim.result import Result
+from sim.scenarios import SCENARIOS
+from sim.engine.sched import Replay, default_choice
+from sim.race.explore import explore
+from sim.race.repro import Reproducer, matches, replay
+from sim.race.runs import run_spec
+from sim.race.target import Target
 
 # A smaller workload whose decisions no longer fit the deviations is searched (iteratively
 # deepening up to as many preemptions as there are deviations, within the search budget) only

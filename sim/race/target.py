@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..checks import KINDS, Violation
-from ..checks.kasan import BUG_HARMS, HARMS
-from ..errors import InputError
+from sim.engine.violations import Violation
+from sim.kinds import KINDS
+from sim.mm.checks.kasan import BUG_HARMS, HARMS
+from sim.errors import InputError
 
 DEFAULT_HARMS = BUG_HARMS
 

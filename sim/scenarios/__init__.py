@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from ..engine import Kernel
-from ..mm.kernel import MmKernel
-from ..params import KERNEL_PARAMS, Param, schema_dict
-from . import lock_calibration, mini, mm
+from sim.engine.kernel import Kernel
+from sim.mm.kernel import MmKernel
+from sim.params import KERNEL_PARAMS, Param, schema_dict
+from sim.mm.scenarios import mini, mm
+from sim.scenarios import lock_calibration
 
 
 class Model(Protocol):

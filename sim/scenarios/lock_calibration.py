@@ -15,12 +15,12 @@ from typing import Any
 
 from simpy.events import Event
 
-from .. import locks
-from ..engine import Kernel
-from ..errors import InputError
-from ..params import Param
-from ..queueing import finite_source_mm1, rwsem_ctmc
-from ..task import Task
+from sim.engine import locks
+from sim.engine.kernel import Kernel
+from sim.errors import InputError
+from sim.params import Param
+from sim.scenarios.queueing import finite_source_mm1, rwsem_ctmc
+from sim.engine.task import Task
 
 PARAMS: tuple[Param, ...] = (
     Param("think_us", float, 10.0, "mean of the exponential think time between holds", "us",

@@ -8,8 +8,8 @@ confidence intervals and plots.
     df = sim.load_results("results/my-sweep")          # pandas (the `sweep` extra)
 """
 
-from .grid import Cell, SweepDef, derive_seed, make_sweep, parse_grid_arg
-from .runner import SweepOutcome, run_sweep, stored_rows
+from sim.sweep.grid import Cell, SweepDef, derive_seed, make_sweep, parse_grid_arg
+from sim.sweep.runner import SweepOutcome, run_sweep, stored_rows
 
 __all__ = ["Cell", "SweepDef", "SweepOutcome", "derive_seed", "make_sweep", "parse_grid_arg",
            "run_sweep", "stored_rows"]

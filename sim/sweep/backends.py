@@ -18,10 +18,10 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..api import run_spec
-from ..errors import InputError
-from ..spec import RunSpec
-from .row import encode, row_of
+from sim.api import run_spec
+from sim.errors import InputError
+from sim.spec import RunSpec
+from sim.sweep.row import encode, row_of
 
 Batch = list[dict[str, Any]]          # [{"spec": ..., "cell": i, "cell_key": k, "rep": r,
                                       #   "swept": {...}, "run_key": ...}]

@@ -21,12 +21,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import check_count, resolve_params
-from ..errors import InputError
-from ..params import Param
-from ..scenarios import SCENARIOS
-from ..spec import RunSpec
-from ..mm.variants import VARIANTS
+from sim.api import check_count, resolve_params
+from sim.errors import InputError
+from sim.params import Param
+from sim.scenarios import SCENARIOS
+from sim.spec import RunSpec
+from sim.mm.variants import VARIANTS
 
 DEFINITION_VERSION = 1
 SETTINGS = ("variant", "variants", "reps", "seed")     # [sweep] keys that are not axes

@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..stats import LogHistogram, wilson
-from ..scenarios import SCENARIOS
-from .grid import SweepDef
-from .runner import stored_rows
-from .store import check_dir, read_definition
+from sim.errors import InputError
+from sim.engine.stats import LogHistogram, wilson
+from sim.scenarios import SCENARIOS
+from sim.sweep.grid import SweepDef
+from sim.sweep.runner import stored_rows
+from sim.sweep.store import check_dir, read_definition
 
 # two-sided 95% Student t quantiles, by degrees of freedom (1.96 beyond)
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..checks import KINDS
-from ..checks.kasan import HARMS
-from ..result import Result
+from sim.kinds import KINDS
+from sim.mm.checks.kasan import HARMS
+from sim.result import Result
 
 KEEP_VIOLATIONS = 5           # per kind, in the row's `violations`
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backends import Batch, make_backend
-from .grid import SweepDef
-from .store import DATABASE, Store, check_dir
+from sim.sweep.backends import Batch, make_backend
+from sim.sweep.grid import SweepDef
+from sim.sweep.store import DATABASE, Store, check_dir
 
 Progress = Callable[[int, int, float], None]     # (runs done, runs in all, runs per second)
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from .grid import SweepDef
+from sim.errors import InputError
+from sim.sweep.grid import SweepDef
 
 DEFINITION = "sweep.json"
 DATABASE = "runs.sqlite"

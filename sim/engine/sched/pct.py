@@ -16,7 +16,7 @@ estimate of the decisions an execution makes (a run's own count is in its `sched
 
 from __future__ import annotations
 
-from .controlled import Runnable, Seeded, yielding
+from sim.engine.sched.controlled import Runnable, Seeded, yielding
 
 
 class PCT(Seeded):

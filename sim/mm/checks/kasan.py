@@ -24,7 +24,7 @@ checked: a pointer whose object has been freed, or freed and reused, since is st
     reused case: "it all worked out okay in the rare case when a reused anon_vma got fed into
     the loops").
 Protection follows the order of events, not the clock: a section protects against a discard
-if its rcu_read_lock came before the discard's call_rcu (sim.rcu, seq). So for a fixed
+if its rcu_read_lock came before the discard's call_rcu (sim.engine.rcu, seq). So for a fixed
 interleaving, `unprotected or use_after_free` does not depend on how long grace periods take.
 Each report says whether the accessor was protected (`rcu_protected`), whether this
 incarnation was freed before the accessor's section began (`freed_before_rcu`), when the slab
@@ -38,12 +38,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..mm.events import AnonVmaAccess, PteChange
-from ..objects import AnonVmaPtr, SlabPage
-from ..task import Task
+from sim.mm.events import AnonVmaAccess, PteChange
+from sim.mm.objects import AnonVmaPtr, SlabPage
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from ..mm.kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 # in the order they are decided (harm_of); all but benign are bugs
 HARMS = ("use_after_free", "corrupting", "unprotected", "benign")
@@ -148,7 +148,7 @@ class AnonVmaChecker:
         extra = ({"rcu": [(slab.released_at, f"rcu_free_slab: slab page {slab.sid} "
                                              "to the page allocator")]}
                  if released else None)
-        k.violations.report(
+        k.report(
             kind, actors, detail, history=list(av.history),
             # one report per task, incarnation, harm and what was written: a walk that locked
             # a stale anon_vma benignly and unlocks it after its slab page went is two

@@ -10,7 +10,7 @@ deviations from that default, the other form shrinking works on.
 
 from __future__ import annotations
 
-from .controlled import Controlled, Runnable, default_choice
+from sim.engine.sched.controlled import Controlled, Runnable, default_choice
 
 
 class ReplayDivergence(Exception):

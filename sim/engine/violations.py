@@ -1,36 +1,30 @@
-"""Oracles. They observe kernel state and report violations; they never change kernel state.
+"""Violations: what oracles and validators report, and the log that keeps them.
 
-Every report carries the simulated time, the actors involved, a detail dict, the history of
-the object involved (KASAN style: allocated by whom and when, freed by whom and when, reused
-as what) and an interleaving diagram built from the actors' recent steps.
+Oracles observe kernel state and never change it. Every reporter (the engine's lockdep and
+deadlock detector, the mm model's oracles) emits a Report on the kernel's hook bus
+(`k.report(...)`); the ViolationLog subscribes. Every report carries the simulated time, the
+actors involved, a detail dict, the history of the object involved (KASAN style: allocated
+by whom and when, freed by whom and when, reused as what) and an interleaving diagram built
+from the actors' recent steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..task import Task
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
+    from sim.engine.kernel import Kernel
 
+# The kinds the engine's validators report (a model adds its own: ViolationLog.kinds).
 # Names are contract (scripts and sweeps rely on them); extend, never rename.
-KINDS: dict[str, str] = {
-    "anon_vma_stale": "a walk locked an anon_vma that was freed (maybe reused by another "
-                      "process) while RCU kept its memory typed; field `reused`",
-    "anon_vma_use_after_free": "an anon_vma was touched after its slab page went back to the "
-                               "page allocator (no RCU reader protected it)",
-    "migration_pte_leak": "migration finished with a migration entry left in some pte; a task "
-                          "faulting on it would hang or BUG",
-    "stale_stable_node": "a KSM page and its stable_node disagree (kpfn does not point back "
-                         "at the page, or the node was freed under it)",
+ENGINE_KINDS: dict[str, str] = {
     "lock_order_inversion": "locks taken against the documented order, or in an order that "
                             "closes a cycle in lockdep's learned dependency graph",
     "deadlock": "a cycle of tasks each waiting for a lock another one holds",
-    "invariant": "kernel state inconsistent (mapcount vs present ptes, pte mapping a freed "
-                 "page, anon_vma list vs vma->anon_vma)",
     "lock_misuse": "lockdep-style misuse: bad unlock balance, recursive locking, sleeping "
                    "while atomic, exiting with locks held",
     "livelock": "steps kept running with no simulated time passing (all costs zero and a "
@@ -68,6 +62,21 @@ class Violation:
         return d
 
 
+class Report(NamedTuple):
+    """A violation found (ViolationLog.report says what each field means)."""
+
+    kind: str
+    actors: Sequence[Task]
+    detail: dict[str, Any]
+    history: Sequence[dict[str, Any]] = ()
+    key: Hashable | None = None
+    since: float | None = None
+    mark: tuple[Task, str] | None = None
+    harm: str | None = None
+    verdict: str = "BUG"
+    extra: dict[str, list[tuple[float, str]]] | None = None
+
+
 class ViolationLog:
     """Collects reports: counts every one, keeps the first `keep` of each kind in full."""
 
@@ -79,6 +88,8 @@ class ViolationLog:
         self.counts: dict[str, int] = {}
         self.harm_counts: dict[str, int] = {}
         self._seen: set[Hashable] = set()
+        self.kinds = dict(ENGINE_KINDS)     # a model installing oracles adds its kinds
+        k.hooks.subscribe(Report, lambda r: self.report(*r))
 
     def report(self, kind: str, actors: Sequence[Task], detail: dict[str, Any],
                history: Sequence[dict[str, Any]] = (), key: Hashable | None = None,
@@ -92,7 +103,7 @@ class ViolationLog:
         `harm` (anon_vma accesses) is counted in harm_counts; `extra` adds diagram columns
         of (time, text) that are no task's steps. Returns True if new.
         """
-        assert kind in KINDS, kind
+        assert kind in self.kinds, kind
         if key is not None:
             if (kind, key) in self._seen:
                 return False

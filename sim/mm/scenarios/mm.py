@@ -13,21 +13,21 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from ..checks.mm import install as install_oracles
-from ..errors import InputError
-from ..objects import (VM_MERGEABLE, AddressSpace, KsmState, Machine, MemBlock, Mm, Page, Vma)
-from ..params import Param
-from ..task import Task
-from ..mm import Oops
-from ..mm.exit import do_exit
-from ..mm.fault import do_page_fault
-from ..mm.kernel import MmKernel
-from ..mm.fork import dup_mm, get_task_mm, mmput
-from ..mm.ksm import ksm_scan_thread
-from ..mm.memory_hotplug import offline_pages, online_pages
-from ..mm.mempolicy import do_migrate_pages
-from ..mm.mmap import mm_alloc, mmap_region, sys_munmap
-from ..mm.pgtable import pte_present
+from sim.mm.checks import install as install_oracles
+from sim.errors import InputError
+from sim.mm.objects import (VM_MERGEABLE, AddressSpace, KsmState, Machine, MemBlock, Mm, Page, Vma)
+from sim.params import Param
+from sim.engine.task import Task
+from sim.mm import Oops
+from sim.mm.exit import do_exit
+from sim.mm.fault import do_page_fault
+from sim.mm.kernel import MmKernel
+from sim.mm.fork import dup_mm, get_task_mm, mmput
+from sim.mm.ksm import ksm_scan_thread
+from sim.mm.memory_hotplug import offline_pages, online_pages
+from sim.mm.mempolicy import do_migrate_pages
+from sim.mm.mmap import mm_alloc, mmap_region, sys_munmap
+from sim.mm.pgtable import pte_present
 
 HEAP_START = 0x1000
 FILE_START = 0x100000

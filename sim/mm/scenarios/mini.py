@@ -11,7 +11,7 @@ its own, which is no longer the CPU's current slab once another process has allo
 CPU: when it is freed, the slab page is discarded and returns to the page allocator at the end
 of a grace period. In controlled mode task i runs on CPU i mod cpus (P0, P1, ..., then R, then
 the migrator), a task with preemption off keeps its CPU, and the end of a grace period is a
-choice like any step (sim.sched.controlled).
+choice like any step (sim.engine.sched.controlled).
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ import hashlib
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ..checks.mm import install as install_oracles
-from ..errors import InputError
-from ..mm.exit import do_exit
-from ..mm.fault import do_page_fault
-from ..mm.fork import get_task_mm, mmput
-from ..mm.kernel import MmKernel
-from ..mm.memory_hotplug import offline_pages
-from ..mm.mempolicy import do_migrate_pages
-from ..mm.mmap import mm_alloc, mmap_region
-from ..params import Param
-from ..task import Task
-from .mm import HEAP_START, PARAMS as MM_PARAMS, Proc, build_machine
+from sim.mm.checks import install as install_oracles
+from sim.errors import InputError
+from sim.mm.exit import do_exit
+from sim.mm.fault import do_page_fault
+from sim.mm.fork import get_task_mm, mmput
+from sim.mm.kernel import MmKernel
+from sim.mm.memory_hotplug import offline_pages
+from sim.mm.mempolicy import do_migrate_pages
+from sim.mm.mmap import mm_alloc, mmap_region
+from sim.params import Param
+from sim.engine.task import Task
+from sim.mm.scenarios.mm import HEAP_START, PARAMS as MM_PARAMS, Proc, build_machine
 
 PARAMS: tuple[Param, ...] = (
     Param("migration", str, "hotremove", "who migrates: memory hot-remove (offline_pages of "

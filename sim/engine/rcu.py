@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event, Timeout
 
-from .task import Task
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from .engine import Kernel
+    from sim.engine.kernel import Kernel
 
 
 class Rcu:

@@ -14,10 +14,10 @@ import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .task import Task
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from .engine import Kernel
+    from sim.engine.kernel import Kernel
 
 CPU_PID = 1_000_000          # the CPUs' process group in the trace
 COUNTER_PID = 1_000_001

@@ -3,7 +3,8 @@
 It learns the order in which lock classes are taken (an edge A -> B whenever B is acquired
 while A is held) and reports a `lock_order_inversion` as soon as a new edge closes a cycle,
 whether or not the tasks involved ever deadlock; it also checks each acquisition against the
-documented order of sim.lockorder. Classes are (name, subclass), so spin_lock_nested and
+documented order a model gives it (`order`: class name -> rank; the mm model's is
+sim.mm.lockorder). Classes are (name, subclass), so spin_lock_nested and
 down_write_nested annotate legitimate same-class nesting, as in the kernel. Trylocks never
 wait, so no dependency is recorded *into* them (they still count as held). It reports
 `lock_misuse` for recursive locking, bad unlock balance, sleeping while atomic, and exiting
@@ -15,12 +16,11 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..lockorder import rank
-from ..task import Task
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
-    from ..locks import Lock
+    from sim.engine.kernel import Kernel
+    from sim.engine.locks import Lock
 
 Key = tuple[str, int]
 
@@ -29,6 +29,9 @@ class Lockdep:
     def __init__(self, k: "Kernel", enabled: bool = True) -> None:
         self.k = k
         self.enabled = enabled
+        # the model's documented order (class name -> rank): a class may be taken while
+        # holding classes of lower or equal rank only; classes it does not list are not checked
+        self.order: dict[str, int] = {}
         # edge -> first observation (task, call site, time), like lockdep's lock_list trace
         self.edges: dict[tuple[Key, Key], tuple[str, str, float]] = {}
         self.after: dict[Key, list[Key]] = {}
@@ -58,7 +61,7 @@ class Lockdep:
         for h in task.held:
             hl = h.lock
             if hl is lock:
-                self.k.violations.report(
+                self.k.report(
                     "lock_misuse", [task],
                     {"what": "recursive locking", "lock": name, "instance": lock.label,
                      "site": task.where(), "first_taken_at": h.site},
@@ -68,7 +71,7 @@ class Lockdep:
             if trylock:
                 continue
             if hkey == key:
-                self.k.violations.report(
+                self.k.report(
                     "lock_misuse", [task],
                     {"what": "possible recursive locking (same class, no nesting annotation)",
                      "lock": name, "held": hl.label, "acquiring": lock.label,
@@ -87,22 +90,22 @@ class Lockdep:
         if back is not None:
             chain = [{"from": _fmt(x), "to": _fmt(y), "first_seen": _obs(self.edges[(x, y)])}
                      for x, y in zip(back, back[1:])]
-            self.k.violations.report(
+            self.k.report(
                 "lock_order_inversion", [task],
                 {"source": "lockdep", "new": {"from": _fmt(a), "to": _fmt(b),
                                                "task": task.name, "site": task.where()},
                  "existing_chain": chain},
                 key=("lockdep", frozenset((edge,) + tuple(zip(back, back[1:])))))
-        ra, rb = rank(a[0]), rank(b[0])
+        ra, rb = self.order.get(a[0]), self.order.get(b[0])
         if ra is not None and rb is not None and ra > rb:
-            self.k.violations.report(
+            self.k.report(
                 "lock_order_inversion", [task],
                 {"source": "documented-order", "held": a[0], "acquired": b[0],
                  "task": task.name, "site": task.where(), "held_since_site": held.site},
                 key=("order", a[0], b[0]))
 
     def bad_unlock(self, task: Task, lock: "Lock | None", op: str) -> None:
-        self.k.violations.report(
+        self.k.report(
             "lock_misuse", [task],
             {"what": "bad unlock balance", "op": op,
              "lock": lock.cls.name if lock is not None else "rcu_read_lock",
@@ -112,7 +115,7 @@ class Lockdep:
             key=("unlock", op, task.where()))
 
     def sleeping_while_atomic(self, task: Task) -> None:
-        self.k.violations.report(
+        self.k.report(
             "lock_misuse", [task],
             {"what": "BUG: sleeping function called from invalid context",
              "preempt_count": task.preempt_count, "rcu_nesting": task.rcu_nesting,
@@ -121,7 +124,7 @@ class Lockdep:
 
     def task_exit(self, task: Task) -> None:
         if task.held or task.rcu_nesting:
-            self.k.violations.report(
+            self.k.report(
                 "lock_misuse", [task],
                 {"what": "task exited with locks held",
                  "held": [h.lock.cls.name for h in task.held],

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from simpy.events import Event
 
-from .task import Task
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from .engine import Kernel
+    from sim.engine.kernel import Kernel
 
 
 class CpuSet:

@@ -9,14 +9,14 @@ A run is reproduced exactly by its seed and its recorded choices.
 
 from typing import Any
 
-from ..errors import InputError
-from .base import YIELD, Strategy
-from .controlled import RCU_TID, Controlled, Decision, Runnable, default_choice
-from .dfs import DFS, NonDeterminism
-from .pct import PCT
-from .random_walk import RandomWalk
-from .replay import Replay, ReplayDivergence
-from .timed import Timed
+from sim.errors import InputError
+from sim.engine.sched.base import YIELD, Strategy
+from sim.engine.sched.controlled import RCU_TID, Controlled, Decision, Runnable, default_choice
+from sim.engine.sched.dfs import DFS, NonDeterminism
+from sim.engine.sched.pct import PCT
+from sim.engine.sched.random_walk import RandomWalk
+from sim.engine.sched.replay import Replay, ReplayDivergence
+from sim.engine.sched.timed import Timed
 
 __all__ = ["Strategy", "Timed", "Controlled", "RandomWalk", "PCT", "Replay", "DFS",
            "ReplayDivergence", "NonDeterminism", "Runnable", "Decision", "RCU_TID",

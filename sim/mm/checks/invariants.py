@@ -11,25 +11,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..objects import PRESENT, PageKsm
-from .migration import check_stable_node
+from sim.mm.events import VmBug
+from sim.mm.objects import PRESENT, PageKsm
+from sim.mm.checks.migration import check_stable_node
 
 if TYPE_CHECKING:
-    from ..mm.kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 
 class Invariants:
-    """Runs check_invariants every `invariant_every_events` events (0: never)."""
+    """Runs check_invariants every `invariant_every_events` events (0: never), and reports
+    the BUG_ON-like conditions kernel paths meet (VmBug) as they happen."""
 
     def __init__(self, k: "MmKernel", params: dict[str, Any]) -> None:
         every = params.get("invariant_every_events", 0)
         if every:
             k.observe(every, lambda: check_invariants(k))
+        k.hooks.subscribe(VmBug, lambda ev: k.report(
+            "invariant", [ev.task] if ev.task is not None else [], ev.detail, key=ev.key))
 
 
 def check_invariants(k: "MmKernel") -> None:
     m = k.machine
-    report = k.violations.report
+    report = k.report
     present: dict[int, int] = {}
     for mm in m.mms:
         for vpn, pte in mm.ptes.items():

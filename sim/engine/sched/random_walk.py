@@ -5,7 +5,7 @@ generator seeded by (S, i), so any execution can be re-run alone, in any process
 
 from __future__ import annotations
 
-from .controlled import Runnable, Seeded
+from sim.engine.sched.controlled import Runnable, Seeded
 
 
 class RandomWalk(Seeded):

@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event
 
-from .stats import LockStat
-from .task import Task
+from sim.engine.stats import LockStat
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from .engine import Kernel
+    from sim.engine.kernel import Kernel
 
 Wait = Generator[Event, Any, None]
 

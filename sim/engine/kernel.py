@@ -12,26 +12,26 @@ import inspect
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 import simpy
 from simpy.events import Event, Timeout
 
-from .checks import ViolationLog
-from .checks.deadlock import DeadlockDetector
-from .checks.lockdep import Lockdep
-from .cpu import CpuSet
-from .hooks import Hooks, RunEnd
-from .limits import (GC_EVENTS, MEMORY_CHECK_EVENTS, WALL_CHECK_EVENTS, ZERO_STEP_YIELD, Limits,
+from sim.engine.violations import Report, ViolationLog
+from sim.engine.deadlock import DeadlockDetector
+from sim.engine.lockdep import Lockdep
+from sim.engine.cpu import CpuSet
+from sim.engine.hooks import Hooks, RunEnd
+from sim.engine.limits import (GC_EVENTS, MEMORY_CHECK_EVENTS, WALL_CHECK_EVENTS, ZERO_STEP_YIELD, Limits,
                      resident_bytes)
-from .locks import LockClass, Mutex, PageLock, RwSemaphore, SpinLock
-from .rcu import Rcu
-from .rng import Rng
-from .sched import YIELD, Strategy, Timed
-from .stats import Windows
-from .task import Task
-from .trace import TRACE_LIMIT, Tracer
+from sim.engine.locks import LockClass, Mutex, PageLock, RwSemaphore, SpinLock
+from sim.engine.rcu import Rcu
+from sim.engine.rng import Rng
+from sim.engine.sched import YIELD, Strategy, Timed
+from sim.engine.stats import Windows
+from sim.engine.task import Task
+from sim.engine.trace import TRACE_LIMIT, Tracer
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEAD_RINGS = 256          # trace rings of exited tasks kept for reports (see _retire_ring)
@@ -104,6 +104,7 @@ class Kernel:
         self.env = KernelEnvironment(self.rng.tie_keys())
         self.costs = Costs({key[6:]: v for key, v in p.items() if key.startswith("costs.")})
         self.tracer = Tracer(self, full=trace, limit=trace_limit)
+        self.hooks = Hooks()
         self.violations = ViolationLog(self, keep=keep, stop_on=stop_on)
         self.lockdep = Lockdep(self, enabled=p["lockdep"])
         self.deadlock = DeadlockDetector(self)
@@ -114,15 +115,14 @@ class Kernel:
         self.lock_classes: dict[str, LockClass] = {}
         self.tasks: list[Task | None] = []   # by tid; None once long dead (_retire_ring)
         self.stop = False
-        self.truncated: str | None = None   # why the run ended early (sim.limits)
+        self.truncated: str | None = None   # why the run ended early (sim.engine.limits)
         self.events = 0
         self.instant_steps = 0              # steps taking no time since time last advanced
         self.instant_steppers: dict[int, int] = {}
         self.counters: dict[str, int] = {}
-        self.hooks = Hooks()
         self._dead: deque[Task] = deque()   # tasks that died, whose rings are kept
         self._no_ring: deque[Any] = deque(maxlen=0)
-        self.oracles: dict[str, Any] = {}   # name -> installed oracle (sim.checks)
+        self.oracles: dict[str, Any] = {}   # name -> installed oracle (sim.engine.violations)
         self._observers: list[list[Any]] = []
         self.strategy = strategy if strategy is not None else Timed()
         self.strategy.attach(self)      # new_execution() is the caller's, once per run
@@ -213,11 +213,16 @@ class Kernel:
             if not self.tracer.full:
                 self.tasks[old.tid] = None
 
+    def report(self, kind: str, actors: Sequence[Task], detail: dict[str, Any],
+               **kw: Any) -> None:
+        """Report a violation on the hook bus (sim.engine.violations.Report)."""
+        self.hooks.emit(Report(kind, actors, detail, **kw))
+
     def oops(self, task: Task, e: Oops) -> None:
         """Report an oops (a task that handles one itself, e.g. by do_exit, calls this)."""
         self.tracer.mark(task, "oops", e.message)
         self.count("oopses")
-        self.violations.report(
+        self.report(
             "oops", [task], {"message": e.message, "source": e.source,
                              "stack": e.stack or [], "held": [h.lock.cls.name
                                                               for h in task.held]},
@@ -326,7 +331,7 @@ class Kernel:
     def _livelock(self, t: float) -> None:
         top = sorted(self.instant_steppers.items(), key=lambda x: (-x[1], x[0]))[:6]
         actors = [self.tasks[tid] for tid, _ in top]
-        self.violations.report(
+        self.report(
             "livelock", actors,
             {"instant_us": round(t, 3), "steps": self.instant_steps,
              "actors": [{"task": self.tasks[tid].name, "steps": n,

@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..hooks import RunEnd
-from ..mm.events import (AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed, MigrationBegin,
+from sim.engine.hooks import RunEnd
+from sim.mm.events import (AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed, MigrationBegin,
                          MigrationEnd)
-from ..objects import PageAnon, PageKsm, page_anon_vma
+from sim.mm.objects import PageAnon, PageKsm, page_anon_vma
 
 if TYPE_CHECKING:
-    from ..mm.kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 NAME = "migration_anon_vma"
 WALKS = frozenset(("rmap_walk_anon", "remove_anon_migration_ptes"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .controlled import RCU_TID, Controlled, Runnable, default_choice, yielding
+from sim.engine.sched.controlled import RCU_TID, Controlled, Runnable, default_choice, yielding
 
 
 class NonDeterminism(Exception):

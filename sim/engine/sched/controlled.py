@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from simpy.events import Event
 
-from ..task import Task
-from .base import YIELD, Step, Strategy
+from sim.engine.task import Task
+from sim.engine.sched.base import YIELD, Step, Strategy
 
 DECIDE = 2        # after URGENT (0) and NORMAL (1) events at the same instant
 RCU_TID = -1      # the RCU grace-period machinery, as an actor

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..mm.events import MigrationBegin, MigrationEnd, PteChange
-from ..objects import MIGRATION, Page, PageAnon, PageKsm, page_stable_node
-from ..task import Task
+from sim.mm.events import MigrationBegin, MigrationEnd, PteChange
+from sim.mm.objects import MIGRATION, Page, PageAnon, PageKsm, page_stable_node
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from ..mm.kernel import MmKernel
+    from sim.mm.kernel import MmKernel
 
 
 def page_kind(page: Page) -> str:
@@ -72,10 +72,10 @@ class MigrationChecker:
         detail: dict[str, Any] = {"page": page.label, "newpage": newpage.label, "rc": rc,
                                   "entries_left": len(left), "page_kind": kind,
                                   "left_in": left}
-        self.k.violations.report("migration_pte_leak", actors, detail,
-                                 key=("leak", tag), since=since,
-                                 mark=(task, f"unmap_and_move done: {len(left)} migration "
-                                             f"entries for {page.label} left"))
+        self.k.report("migration_pte_leak", actors, detail,
+                      key=("leak", tag), since=since,
+                      mark=(task, f"unmap_and_move done: {len(left)} migration "
+                                  f"entries for {page.label} left"))
 
 
 def check_stable_node(k: "MmKernel", task: Task | None, page: Page,
@@ -86,7 +86,7 @@ def check_stable_node(k: "MmKernel", task: Task | None, page: Page,
         return True
     if not node.freed and node.kpfn == page.pfn:
         return True
-    k.violations.report(
+    k.report(
         "stale_stable_node", [task] if task is not None else [],
         {"page": page.label, "stable_node": node.label, "kpfn": node.kpfn,
          "node_freed": node.freed,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .locks import PageLock, RwSemaphore, SpinLock
+from sim.engine.locks import PageLock, RwSemaphore, SpinLock
 
 VM_MERGEABLE = 0x1
 VM_SHARED = 0x8          # (never set: the model maps nothing MAP_SHARED)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..task import Task
+from sim.engine.task import Task
 
 if TYPE_CHECKING:
-    from ..engine import Kernel
-    from ..locks import Lock
+    from sim.engine.kernel import Kernel
+    from sim.engine.locks import Lock
 
 
 def waits_for(task: Task) -> list[Task]:
@@ -66,6 +66,6 @@ class DeadlockDetector:
                   "instance": t.waiting_on.label,
                   "held_by": [h.name for h in t.waiting_on.holders()],
                   "holds": [h.lock.cls.name for h in t.held]} for t in cycle]
-        self.k.violations.report(
+        self.k.report(
             "deadlock", cycle, {"chain": chain},
             key=tuple(sorted(t.tid for t in cycle)))

@@ -31,7 +31,7 @@ class Task:
     ring: deque = field(default_factory=lambda: deque(maxlen=256))  # recent trace records
     state: str = "new"              # new, running, runnable, sleeping, dead
     process: Any = None             # the SimPy Process driving it
-    migration: Any = None           # the unmap_and_move it is in (sim.objects.MigrationContext)
+    migration: Any = None           # the unmap_and_move it is in (sim.mm.objects.MigrationContext)
 
     def where(self) -> str:
         """The innermost kernel function it is in (lock_stat's call site)."""

@@ -6,8 +6,8 @@ from typing import Any
 
 from simpy.events import Timeout
 
-from ..task import Task
-from .base import Step, Strategy
+from sim.engine.task import Task
+from sim.engine.sched.base import Step, Strategy
 
 
 class Timed(Strategy):
