@@ -38,3 +38,18 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("default", derandomize=True)
 settings.register_profile("explore", derandomize=False, max_examples=500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def run_controlled(strategy: Any, program: Any, seed: int = 0, cpus: int | None = None
+                   ) -> tuple[Kernel, list]:
+    """One controlled execution of `program(k, log)` (which spawns tasks) under `strategy`,
+    with the kernel's default parameters; returns (kernel, log)."""
+    p = {prm.name: prm.default for prm in KERNEL_PARAMS}
+    if cpus is not None:
+        p["cpus"] = cpus
+    k = Kernel(p, seed=seed, strategy=strategy)
+    log: list = []
+    program(k, log)
+    k.run(until=1e6)
+    strategy.finished()
+    return k, log

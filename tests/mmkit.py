@@ -4,7 +4,7 @@ from typing import Any
 
 from sim.mm.kernel import MmKernel
 from sim.mm.checks import install as install_oracles
-from sim.mm.objects import VM_MERGEABLE
+from sim.mm.objects import VM_MERGEABLE, PageAnon, PageKsm  # noqa: F401  (for tests)
 from sim.params import resolve
 from sim.scenarios import SCENARIOS
 from sim.mm.scenarios.mm import HEAP_START, Proc, build_machine
@@ -74,3 +74,26 @@ def run(k: MmKernel, name: str, body, *args) -> Any:
     t = k.spawn(name, main)
     k.run(until=10_000_000)
     return t, box.get("value")
+
+
+def ksm_scan(k: MmKernel, task, rounds: int = 4, pages: int = 100):
+    """ksmd's batches, each under ksm_thread_mutex: 4 rounds take identical pages through
+    checksum, unstable tree and merge."""
+    from sim.engine.locks import mutex_lock, mutex_unlock
+    from sim.mm.ksm import ksm_do_scan
+    for _ in range(rounds):
+        yield from mutex_lock(k, task, k.machine.ksm.thread_mutex)
+        yield from ksm_do_scan(k, task, pages)
+        mutex_unlock(k, task, k.machine.ksm.thread_mutex)
+
+
+def hotremove_block(k: MmKernel, task, blk):
+    """Offline's migration step for one block, by hand: ksm_thread_mutex held (the
+    MEM_GOING_OFFLINE notifier), the block isolated, do_migrate_range over all of it."""
+    from sim.engine.locks import mutex_lock, mutex_unlock
+    from sim.mm.memory_hotplug import do_migrate_range
+    yield from mutex_lock(k, task, k.machine.ksm.thread_mutex)
+    blk.state = "isolated"
+    rc = yield from do_migrate_range(k, task, blk.start_pfn, blk)
+    mutex_unlock(k, task, k.machine.ksm.thread_mutex)
+    return rc
