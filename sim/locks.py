@@ -292,8 +292,14 @@ def _wait(k: "Kernel", task: Task, lock: Lock, read: bool) -> Wait:
 
 def acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False,
             subclass: int = 0) -> Wait:
-    """Take `lock` (a choice point), waiting as its kind waits. `op` names the kernel call."""
-    yield from k.step(task, k.costs.lock_op, lock)
+    """Take `lock` (a choice point), waiting as its kind waits. `op` names the kernel call.
+
+    Returns what to `yield from`: `()` when the choice point did not wait and the lock was
+    free (the common case, done here with no generator), else a generator that waits. The
+    caller delegates at once, so the order of everything is that of one generator."""
+    steps = k.step(task, k.costs.lock_op, lock)
+    if steps:
+        return _acquire(k, task, lock, op, read, subclass, steps)
     if lock.SPINS:
         task.preempt_count += 1
     if task.held:                           # lockdep checks against what is held: nothing
@@ -301,24 +307,47 @@ def acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False,
     if lock.can_grant(read):
         lock.grant(task, read)
         _got(k, task, lock, read, False, subclass, None)
+        k.tracer.mark(task, op, lock)
+        return ()
+    return _contended(k, task, lock, op, read, subclass)
+
+
+def _acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclass: int,
+             steps: Any) -> Wait:
+    """acquire after a choice point that waits."""
+    yield from steps
+    if lock.SPINS:
+        task.preempt_count += 1
+    if task.held:
+        k.lockdep.acquire(task, lock, read, False, subclass)
+    if lock.can_grant(read):
+        lock.grant(task, read)
+        _got(k, task, lock, read, False, subclass, None)
+        k.tracer.mark(task, op, lock)
     else:
-        cls = lock.cls
-        st = cls.rstat if read and cls.rstat is not None else cls.stat
-        st.contentions += 1
-        if lock.last_cpu != task.cpu and lock.last_cpu >= 0:
-            st.con_bounces += 1
-        stack = task.stack
-        site = stack[-1] if stack else task.name
-        st.points[site] = st.points.get(site, 0) + 1
-        holders = lock.holders()
-        if holders:
-            hs = _site_of(holders[0], lock)
-            if hs is not None:
-                st.contending[hs] = st.contending.get(hs, 0) + 1
-        k.tracer.wait_begin(task, lock)
-        t0 = k.now
-        yield from _wait(k, task, lock, read)
-        _got(k, task, lock, read, False, subclass, t0)
+        yield from _contended(k, task, lock, op, read, subclass)
+
+
+def _contended(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclass: int
+               ) -> Wait:
+    """acquire of a lock that is not free: book the contention, wait, book the acquisition."""
+    cls = lock.cls
+    st = cls.rstat if read and cls.rstat is not None else cls.stat
+    st.contentions += 1
+    if lock.last_cpu != task.cpu and lock.last_cpu >= 0:
+        st.con_bounces += 1
+    stack = task.stack
+    site = stack[-1] if stack else task.name
+    st.points[site] = st.points.get(site, 0) + 1
+    holders = lock.holders()
+    if holders:
+        hs = _site_of(holders[0], lock)
+        if hs is not None:
+            st.contending[hs] = st.contending.get(hs, 0) + 1
+    k.tracer.wait_begin(task, lock)
+    t0 = k.now
+    yield from _wait(k, task, lock, read)
+    _got(k, task, lock, read, False, subclass, t0)
     k.tracer.mark(task, op, lock)
 
 
