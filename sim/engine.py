@@ -6,13 +6,11 @@ runs can proceed in one process (or in parallel processes) without interfering.
 
 from __future__ import annotations
 
-import ast
 import functools
 import gc
 import inspect
 import math
 import operator
-import textwrap
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
@@ -353,9 +351,6 @@ def kfunc(fn: F) -> F:
     keeps the kernel's name, so a trace reads like the kernel source.
     """
     name = fn.__name__
-    inlined = _inline_kfunc(fn)
-    if inlined is not None:
-        return inlined  # type: ignore[return-value]
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(k: Kernel, task: Task, *args: Any, **kw: Any) -> Any:
@@ -390,90 +385,6 @@ def kfunc(fn: F) -> F:
             if tracer.full:
                 tracer.ret(task, name)
     return wrapper  # type: ignore[return-value]
-
-
-# What kfunc's wrappers do, as statements around a kernel function's own body (K and TASK are
-# its first two parameters): the same steps, in the same order, without a wrapper's frame.
-_KFUNC_FRAME = """
-_T_.stack.append(_kfunc_name)
-_K_.tracer.call(_T_, _kfunc_name)
-try:
-    pass
-except _kfunc_Oops as _kfunc_e:
-    if _kfunc_e.stack is None:
-        _kfunc_e.stack = list(_T_.stack)
-    raise
-finally:
-    _T_.stack.pop()
-    if _K_.tracer.full:
-        _K_.tracer.ret(_T_, _kfunc_name)
-"""
-
-
-def _inline_kfunc(fn: Callable[..., Any]) -> Callable[..., Any] | None:
-    """kfunc without a wrapper: fn recompiled from its source with the wrapper's steps around
-    its body (a wrapper is one more frame for every call and, for a generator, for every
-    resume of everything below it: the mm model's hottest cost). None (use the wrappers)
-    unless fn is a plain module-level function whose body never rebinds its first two
-    parameters and whose source is at hand."""
-    code = fn.__code__
-    if code.co_freevars or fn.__qualname__ != fn.__name__ or code.co_argcount < 2:
-        return None
-    try:
-        lines, first = inspect.getsourcelines(fn)
-    except (OSError, TypeError):
-        return None
-    tree = ast.parse(textwrap.dedent("".join(lines)))
-    fdef = tree.body[0]
-    if not isinstance(fdef, (ast.FunctionDef, ast.AsyncFunctionDef)) or fdef.name != fn.__name__:
-        return None
-    if isinstance(fdef, ast.AsyncFunctionDef):
-        return None
-    kname, tname = fdef.args.args[0].arg, fdef.args.args[1].arg
-    for node in ast.walk(fdef):
-        if isinstance(node, ast.Name) and node.id in (kname, tname) and not isinstance(
-                node.ctx, ast.Load):
-            return None
-        if isinstance(node, (ast.Global, ast.Nonlocal)):
-            return None
-    ast.increment_lineno(tree, first - 1)
-    body = fdef.body
-    doc = body[:1] if (isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                       and isinstance(body[0].value.value, str)) else []
-    frame = ast.parse(_KFUNC_FRAME.replace("_T_", tname).replace("_K_", kname)).body
-    for node in frame:
-        for sub in ast.walk(node):
-            if hasattr(sub, "lineno"):
-                ast.copy_location(sub, fdef)      # tracebacks point at the def line
-    frame[2].body = body[len(doc):]
-    fdef.body = doc + frame
-    # defaults and annotations are the original's (not evaluated again here)
-    fdef.decorator_list = []
-    fdef.returns = None
-    a = fdef.args
-    a.defaults = []
-    a.kw_defaults = [None] * len(a.kwonlyargs)
-    for arg in a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]:
-        arg.annotation = None
-    factory = ast.FunctionDef(
-        name="_kfunc_factory",
-        args=ast.arguments(posonlyargs=[], args=[ast.arg("_kfunc_name"), ast.arg("_kfunc_Oops")],
-                           kwonlyargs=[], kw_defaults=[], defaults=[]),
-        body=[fdef, ast.Return(ast.Name(fdef.name, ast.Load()))], decorator_list=[])
-    mod = ast.Module(body=[factory], type_ignores=[])
-    ast.fix_missing_locations(mod)
-    ns: dict[str, Any] = {}
-    exec(compile(mod, code.co_filename, "exec", dont_inherit=True), fn.__globals__, ns)
-    new = ns["_kfunc_factory"](fn.__name__, Oops)
-    new.__defaults__ = fn.__defaults__
-    new.__kwdefaults__ = fn.__kwdefaults__
-    new.__annotations__ = fn.__annotations__
-    new.__qualname__ = fn.__qualname__
-    new.__module__ = fn.__module__
-    new.__wrapped__ = fn
-    if inspect.isgeneratorfunction(fn) != inspect.isgeneratorfunction(new):
-        return None
-    return new
 
 
 def _top(d: dict[str, int], n: int = 4) -> list[dict[str, Any]]:
