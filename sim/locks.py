@@ -368,11 +368,13 @@ def try_acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False
 def release(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False) -> None:
     """Drop `lock` (lockdep's "bad unlock balance" if the task does not hold it), account
     its hold time, and wake whom the kind wakes."""
-    if not lock.held_by(task, read):
+    # held_by and ungrant, inline for the write side (every kind: the owner)
+    if not (lock.owner is task if not read else lock.held_by(task, read)):
         k.lockdep.bad_unlock(task, lock, op)
         return
     held = task.held
-    for i in range(len(held) - 1, -1, -1):
+    i = len(held) - 1
+    while i >= 0:                           # nearly always the last one taken
         h = held[i]
         if h.lock is lock and h.read == read:
             del held[i]
@@ -383,7 +385,11 @@ def release(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False) ->
             if k.tracer.full:
                 k.tracer.lock_held(task, lock, h.since, now, op)
             break
-    lock.ungrant(task, read)
+        i -= 1
+    if read:
+        lock.ungrant(task, read)
+    else:
+        lock.owner = None
     lock.wake()
     if lock.SPINS:
         task.preempt_count -= 1

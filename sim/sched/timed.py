@@ -28,8 +28,17 @@ class Timed(Strategy):
         self.clock = k.env.clock             # type: ignore[method-assign]
 
     def spend(self, task: Task, cost: float, obj: Any = None) -> Step:
-        if self.runqueue and self.cpus.should_preempt(task):
-            return self._preempted(task, cost)
+        rq = self.runqueue
+        if rq and not task.preempt_count:
+            # CpuSet.should_preempt and timeslice, inline (the same arithmetic)
+            if task.need_resched:
+                return self._preempted(task, cost)
+            cpus = self.cpus
+            n = cpus.n
+            per_cpu = (n - len(cpus.free) + len(rq)) / n
+            ts = max(cpus.latency / per_cpu, cpus.min_gran) if per_cpu > 1 else cpus.latency
+            if self.clock() - task.slice_start >= ts:
+                return self._preempted(task, cost)
         if cost > 0:
             return (Timeout(self.env, cost),)
         if self._zero_step(task):
