@@ -1,30 +1,35 @@
 #!/usr/bin/env python3
-"""Lock acquire/release pairs per second: rmapsim's instrumented locks vs a bare SimPy Resource.
+"""Lock acquire/release pairs: rmapsim's instrumented locks vs a bare SimPy Resource, each side
+measured as a whole process.
 
-Both sides do the same work in the same process: N processes each think Exp(10 us), take one
-lock, hold it Exp(2 us), release, until `pairs` pairs in total. The bare side is simpy.Resource
-with numpy draws taken from the same kind of buffered stream; the rmapsim side goes through the
-kernel engine (seeded tie order, choice points, CPUs, lock_stat, lockdep, trace ring).
+Both sides do the same work: N CPUs each think Exp(10 us), take one lock, hold it Exp(2 us),
+release, until `pairs` pairs in total (the M/M/1//N loop). The bare side is simpy.Resource
+with numpy draws from a buffered stream, in its own process (`--side bare`); the rmapsim side
+is `run.py run lock-calibration --json` (seeded tie order, choice points, CPUs, lock_stat with
+p50/p99, lockdep, the deadlock detector, limits, trace rings, the calibration verdict). Each
+pair runs the two processes one after the other (alternating which goes first); the ratio
+reported is the median over the pairs of rmapsim wall / bare wall, with the spread (min-max).
 
-    python benchmarks/bench_locks.py [--pairs 200000] [--cpus 4] [--repeat 3]
+    python benchmarks/bench_locks.py [--pairs 300000] [--cpus 4] [--repeat 5]
+                                     [--locks spinlock,mutex,rwsem]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import simpy
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import sim  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def bare_simpy(pairs: int, cpus: int, seed: int) -> float:
+def bare_simpy(pairs: int, cpus: int, seed: int) -> None:
+    import numpy as np
+    import simpy
+
     env = simpy.Environment()
     res = simpy.Resource(env, capacity=1)
     rng = np.random.default_rng(seed)
@@ -47,29 +52,50 @@ def bare_simpy(pairs: int, cpus: int, seed: int) -> float:
 
     for _ in range(cpus):
         env.process(cpu(env))
-    t = time.perf_counter()
     env.run()
-    return time.perf_counter() - t
 
 
-def rmapsim(pairs: int, cpus: int, seed: int, lock: str) -> float:
+def wall(cmd: list[str]) -> float:
     t = time.perf_counter()
-    sim.simulate("lock-calibration", seed=seed, cpus=cpus, acquisitions=pairs, lock=lock)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
     return time.perf_counter() - t
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--pairs", type=int, default=200_000)
+    ap.add_argument("--pairs", type=int, default=300_000)
     ap.add_argument("--cpus", type=int, default=4)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="pairs of processes per lock kind")
+    ap.add_argument("--locks", default="spinlock,mutex,rwsem")
+    ap.add_argument("--side", choices=("bare",), help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    bare = min(bare_simpy(a.pairs, a.cpus, s) for s in range(a.repeat))
-    print(f"bare SimPy Resource : {a.pairs / bare:12,.0f} pairs/s  ({bare:.3f} s)")
-    for lock in ("spinlock", "mutex", "rwsem"):
-        ours = min(rmapsim(a.pairs, a.cpus, s, lock) for s in range(a.repeat))
-        print(f"rmapsim {lock:<12}: {a.pairs / ours:12,.0f} pairs/s  ({ours:.3f} s)  "
-              f"cost vs bare SimPy: {ours / bare:.2f}x")
+    if a.side == "bare":
+        bare_simpy(a.pairs, a.cpus, a.seed)
+        return
+    py = sys.executable
+    print(f"{a.pairs:,} acquire/release pairs on {a.cpus} CPUs, whole processes, "
+          f"median of {a.repeat} pairs (min-max)")
+    for lock in a.locks.split(","):
+        bare_t, ours_t, ratios = [], [], []
+        for s in range(a.repeat):
+            bare = [py, str(Path(__file__).resolve()), "--side", "bare", "--pairs",
+                    str(a.pairs), "--cpus", str(a.cpus), "--seed", str(s)]
+            ours = [py, "run.py", "run", "lock-calibration", "--json", "--seed", str(s),
+                    "--set", f"acquisitions={a.pairs}", "--set", f"cpus={a.cpus}",
+                    "--set", f"lock={lock}"]
+            if s % 2:
+                o, b = wall(ours), wall(bare)
+            else:
+                b, o = wall(bare), wall(ours)
+            bare_t.append(b)
+            ours_t.append(o)
+            ratios.append(o / b)
+        print(f"  {lock:<9} rmapsim {statistics.median(ours_t):6.2f} s "
+              f"({min(ours_t):.2f}-{max(ours_t):.2f})   bare SimPy "
+              f"{statistics.median(bare_t):6.2f} s ({min(bare_t):.2f}-{max(bare_t):.2f})   "
+              f"ratio {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+              flush=True)
 
 
 if __name__ == "__main__":

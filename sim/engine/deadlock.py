@@ -35,6 +35,14 @@ class DeadlockDetector:
         self.k = k
 
     def on_wait(self, task: Task, lock: "Lock") -> None:
+        # A cycle needs someone waiting for the new waiter: a waiter of a lock it holds, or
+        # one queued behind it. Holding nothing and last in its queue (or queued nowhere, a
+        # page-lock sleeper), it closes no cycle. (A lock handed to a waiter is its own before
+        # it runs again, but the new waiter is running: its held stack is complete.)
+        if not task.held:
+            w = lock.waiters
+            if not w or w[-1].task is task or all(x.task is not task for x in w):
+                return
         # Nearly always, no one the new waiter waits for is waiting itself: no cycle.
         if not any(u is task or u.waiting_on is not None for u in waits_for(task)):
             return

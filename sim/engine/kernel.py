@@ -10,6 +10,7 @@ import functools
 import gc
 import inspect
 import math
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -49,6 +50,13 @@ class KernelEnvironment(simpy.Environment):
     def __init__(self, tie_keys: Iterator[int]) -> None:
         super().__init__()
         self._eid = tie_keys  # SimPy calls next(self._eid) for each scheduled event
+        # `now` without a Python frame (attrgetter and partial are C): the hot-path clock
+        self.clock: Callable[[], float] = functools.partial(operator.attrgetter("_now"), self)
+
+    def queue(self) -> list[tuple[float, int, int, Event]]:
+        """The event heap itself (SimPy keeps one list for the environment's life), for a
+        run loop that peeks at the next time without a call per event."""
+        return self._queue
 
     def next_time(self) -> float | None:
         """When the next queued event fires (None if nothing is queued)."""
@@ -268,7 +276,7 @@ class Kernel:
         lim = limits or Limits()
         env = self.env
         step = env.step
-        next_time = env.next_time
+        queue = env.queue()
         n = self.events
         max_events, livelock = lim.max_events, lim.livelock_steps
         wall_end = time.monotonic() + lim.max_wall_s
@@ -278,9 +286,9 @@ class Kernel:
         last_t = -1.0
         try:
             while not self.stop:
-                t = next_time()
-                if t is None:
+                if not queue:
                     break
+                t = queue[0][0]
                 if until is not None and t > until:
                     env.advance_to(until)
                     break

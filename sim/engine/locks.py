@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from sim.engine.kernel import Kernel
 
 Wait = Generator[Event, Any, None]
+UNCONTENDED = LockStat.UNCONTENDED     # the wait recorded for an acquisition that did not wait
 
 
 class LockClass:
@@ -237,13 +238,23 @@ def _site_of(task: Task, lock: Lock) -> str | None:
 
 def _got(k: "Kernel", task: Task, lock: Lock, read: bool, trylock: bool, subclass: int,
          t0: float | None) -> None:
+    """Book an acquisition: lock_stat (its raw samples), the held-lock stack, the trace."""
     now = k.now
     cpu = task.cpu if task.cpu is not None else task.last_cpu
-    bounce = lock.last_cpu != cpu and lock.last_cpu >= 0
+    last = lock.last_cpu
     lock.last_cpu = cpu
-    lock.cls.stat_for(read).acquired(None if t0 is None else now - t0, bounce)
-    task.held.append(HeldLock(lock, read, now, task.where(), trylock, subclass))
-    if t0 is not None:
+    cls = lock.cls
+    st = cls.rstat if read and cls.rstat is not None else cls.stat
+    n = st.acquisitions = st.acquisitions + 1
+    if last != cpu and last >= 0:
+        st.acq_bounces += 1
+    st.waits.append(UNCONTENDED if t0 is None else now - t0)
+    if n >= st.fold_at:
+        st.fold()
+    stack = task.stack
+    task.held.append(HeldLock(lock, read, now, stack[-1] if stack else task.name, trylock,
+                              subclass))
+    if t0 is not None and k.tracer.full:
         k.tracer.lock_waited(task, lock, t0, now)
 
 
@@ -281,23 +292,62 @@ def _wait(k: "Kernel", task: Task, lock: Lock, read: bool) -> Wait:
 
 def acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False,
             subclass: int = 0) -> Wait:
-    """Take `lock` (a choice point), waiting as its kind waits. `op` names the kernel call."""
-    yield from k.step(task, k.costs.lock_op, lock)
+    """Take `lock` (a choice point), waiting as its kind waits. `op` names the kernel call.
+
+    Returns what to `yield from`: `()` when the choice point did not wait and the lock was
+    free (the common case, done here with no generator), else a generator that waits. The
+    caller delegates at once, so the order of everything is that of one generator."""
+    steps = k.step(task, k.costs.lock_op, lock)
+    if steps:
+        return _acquire(k, task, lock, op, read, subclass, steps)
     if lock.SPINS:
         task.preempt_count += 1
-    k.lockdep.acquire(task, lock, read, False, subclass)
+    if task.held:                           # lockdep checks against what is held: nothing
+        k.lockdep.acquire(task, lock, read, False, subclass)
     if lock.can_grant(read):
         lock.grant(task, read)
         _got(k, task, lock, read, False, subclass, None)
+        k.tracer.mark(task, op, lock)
+        return ()
+    return _contended(k, task, lock, op, read, subclass)
+
+
+def _acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclass: int,
+             steps: Any) -> Wait:
+    """acquire after a choice point that waits."""
+    yield from steps
+    if lock.SPINS:
+        task.preempt_count += 1
+    if task.held:
+        k.lockdep.acquire(task, lock, read, False, subclass)
+    if lock.can_grant(read):
+        lock.grant(task, read)
+        _got(k, task, lock, read, False, subclass, None)
+        k.tracer.mark(task, op, lock)
     else:
-        holders = lock.holders()
-        stat = lock.cls.stat_for(read)
-        stat.contended(task.where(), _site_of(holders[0], lock) if holders else None,
-                       lock.last_cpu != task.cpu and lock.last_cpu >= 0)
-        k.tracer.wait_begin(task, lock)
-        t0 = k.now
-        yield from _wait(k, task, lock, read)
-        _got(k, task, lock, read, False, subclass, t0)
+        yield from _contended(k, task, lock, op, read, subclass)
+
+
+def _contended(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclass: int
+               ) -> Wait:
+    """acquire of a lock that is not free: book the contention, wait, book the acquisition."""
+    cls = lock.cls
+    st = cls.rstat if read and cls.rstat is not None else cls.stat
+    st.contentions += 1
+    if lock.last_cpu != task.cpu and lock.last_cpu >= 0:
+        st.con_bounces += 1
+    stack = task.stack
+    site = stack[-1] if stack else task.name
+    st.points[site] = st.points.get(site, 0) + 1
+    holders = lock.holders()
+    if holders:
+        hs = _site_of(holders[0], lock)
+        if hs is not None:
+            st.contending[hs] = st.contending.get(hs, 0) + 1
+    k.tracer.wait_begin(task, lock)
+    t0 = k.now
+    yield from _wait(k, task, lock, read)
+    _got(k, task, lock, read, False, subclass, t0)
     k.tracer.mark(task, op, lock)
 
 
@@ -307,7 +357,8 @@ def try_acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False
         return False
     if lock.SPINS:
         task.preempt_count += 1
-    k.lockdep.acquire(task, lock, read, True, 0)
+    if task.held:
+        k.lockdep.acquire(task, lock, read, True, 0)
     lock.grant(task, read)
     _got(k, task, lock, read, True, 0, None)
     k.tracer.mark(task, op, lock)
@@ -317,19 +368,28 @@ def try_acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False
 def release(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False) -> None:
     """Drop `lock` (lockdep's "bad unlock balance" if the task does not hold it), account
     its hold time, and wake whom the kind wakes."""
-    if not lock.held_by(task, read):
+    # held_by and ungrant, inline for the write side (every kind: the owner)
+    if not (lock.owner is task if not read else lock.held_by(task, read)):
         k.lockdep.bad_unlock(task, lock, op)
         return
     held = task.held
-    for i in range(len(held) - 1, -1, -1):
+    i = len(held) - 1
+    while i >= 0:                           # nearly always the last one taken
         h = held[i]
         if h.lock is lock and h.read == read:
             del held[i]
             now = k.now
-            lock.cls.stat_for(read).released(now - h.since)
-            k.tracer.lock_held(task, lock, h.since, now, op)
+            cls = lock.cls
+            (cls.rstat if read and cls.rstat is not None else cls.stat).hold_buf.append(
+                now - h.since)
+            if k.tracer.full:
+                k.tracer.lock_held(task, lock, h.since, now, op)
             break
-    lock.ungrant(task, read)
+        i -= 1
+    if read:
+        lock.ungrant(task, read)
+    else:
+        lock.owner = None
     lock.wake()
     if lock.SPINS:
         task.preempt_count -= 1

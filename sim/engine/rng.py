@@ -10,6 +10,7 @@ process; nothing here touches global RNG state.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
@@ -85,11 +86,13 @@ class Rng:
 
         SimPy orders its queue by (time, priority, key). Its key is a counter (FIFO); ours puts
         random bits above the counter, so the order of events at the same instant and priority
-        is a seeded shuffle, and the low bits keep every key unique.
+        is a seeded shuffle, and the low bits keep every key unique. Blocks are drawn as they
+        are needed; the iterator is C (chain over map), as SimPy takes one key per event.
         """
         gen = self.streams["ties"].gen
-        n = 0
-        while True:
-            for r in gen.integers(0, 1 << 31, size=BLOCK).tolist():
-                n += 1
-                yield (r << 40) | n
+
+        def block(i: int) -> list[int]:
+            rs = gen.integers(0, 1 << 31, size=BLOCK).tolist()
+            return [(r << 40) | n for n, r in enumerate(rs, i * BLOCK + 1)]
+
+        return itertools.chain.from_iterable(map(block, itertools.count()))

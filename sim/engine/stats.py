@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 LOCK_STAT_KEYS = (
     "class", "con-bounces", "contentions", "waittime-min", "waittime-max", "waittime-total",
     "waittime-avg", "acq-bounces", "acquisitions", "holdtime-min", "holdtime-max",
@@ -47,6 +49,13 @@ class LogHistogram:
         self.counts[bisect_right(_LOG_EDGES, x)] += 1
         self.n += 1
 
+    def add_many(self, xs: np.ndarray) -> None:
+        """add() for each value (the same buckets: searchsorted right is bisect_right)."""
+        idx = np.searchsorted(_LOG_EDGES_NP, xs, side="right")
+        add = np.bincount(idx, minlength=self.SIZE).tolist()
+        self.counts = [a + b for a, b in zip(self.counts, add)]
+        self.n += int(xs.size)
+
     def edge(self, i: int) -> float:
         return 10 ** (self.LOW + i / self.PER_DECADE)
 
@@ -71,6 +80,7 @@ class LogHistogram:
 # the upper edges of buckets 0..SIZE-2, exactly as LogHistogram.edge computes them
 _LOG_EDGES = [10 ** (LogHistogram.LOW + i / LogHistogram.PER_DECADE)
               for i in range(1, LogHistogram.SIZE)]
+_LOG_EDGES_NP = np.array(_LOG_EDGES)
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -89,35 +99,130 @@ def _r(x: float) -> float:
     return round(x, 3)
 
 
-class LockStat:
-    """One lock_stat row, plus batch means of the wait (including zero waits) for CIs."""
+FOLD = 4096     # acquisitions between folds of a LockStat's raw samples into its figures
 
-    __slots__ = ("name", "con_bounces", "contentions", "wait_min", "wait_max", "wait_total",
-                 "acq_bounces", "acquisitions", "hold_min", "hold_max", "hold_total", "holds",
-                 "points", "contending", "batch_size", "_bsum", "_bn", "batches",
-                 "wait_hist", "hold_hist")
+
+class LockStat:
+    """One lock_stat row, plus batch means of the wait (including zero waits) for CIs.
+
+    The lock path records raw samples only (it runs for every acquisition): `waits` gets one
+    entry per acquisition, the wait of a contended one or UNCONTENDED, and `hold_buf` one hold
+    time per release. `fold()` turns them into the figures (histograms, min, max, totals in
+    acquisition order, batch means) with numpy, every FOLD acquisitions and whenever a figure
+    is read, so memory stays flat and the figures are exactly those of adding one by one.
+    """
+
+    UNCONTENDED = -1.0
+
+    __slots__ = ("name", "con_bounces", "contentions", "acq_bounces", "acquisitions",
+                 "points", "contending", "batch_size", "batches", "waits", "hold_buf",
+                 "fold_at", "_wmin", "_wmax", "_wtotal", "_hmin", "_hmax", "_htotal", "_holds",
+                 "_bsum", "_bn", "_wait_hist", "_hold_hist")
 
     def __init__(self, name: str, batch_size: int = 1000) -> None:
         self.name = name
         self.con_bounces = self.contentions = self.acq_bounces = self.acquisitions = 0
-        self.holds = 0
-        self.wait_min = self.hold_min = math.inf
-        self.wait_max = self.wait_total = self.hold_max = self.hold_total = 0.0
         self.points: dict[str, int] = {}       # call sites that waited (lock_stat "contentions")
         self.contending: dict[str, int] = {}   # where the holder took it ("contending")
         self.batch_size = batch_size
+        self.batches: list[float] = []
+        self.waits = array("d")                # raw, since the last fold (see the class doc)
+        self.hold_buf = array("d")
+        self.fold_at = FOLD                    # the lock path calls fold() at this count
+        self._wmin = self._hmin = math.inf
+        self._wmax = self._wtotal = self._hmax = self._htotal = 0.0
+        self._holds = 0
         self._bsum = 0.0
         self._bn = 0
-        self.batches: list[float] = []
-        self.wait_hist = LogHistogram()        # waits of contended acquisitions
-        self.hold_hist = LogHistogram()
+        self._wait_hist = LogHistogram()       # waits of contended acquisitions
+        self._hold_hist = LogHistogram()
+
+    def fold(self) -> None:
+        """Fold the raw samples into the figures (exact: sums stay sequential)."""
+        self.fold_at = self.acquisitions + FOLD
+        if self.waits:
+            a = np.array(self.waits, dtype=np.float64)
+            self.waits = array("d")
+            waited = a >= 0.0
+            c = a[waited]
+            if c.size:
+                self._wait_hist.add_many(c)
+                self._wtotal = _seqsum(self._wtotal, c)
+                self._wmin = min(self._wmin, float(c.min()))
+                self._wmax = max(self._wmax, float(c.max()))
+            z = np.where(waited, a, 0.0)       # batch means count zero waits (x + 0.0 == x)
+            b, pos = self.batch_size, 0
+            while pos < z.size:
+                take = min(b - self._bn, z.size - pos)
+                self._bsum = _seqsum(self._bsum, z[pos:pos + take])
+                self._bn += take
+                pos += take
+                if self._bn == b:
+                    self.batches.append(self._bsum / self._bn)
+                    self._bsum = 0.0
+                    self._bn = 0
+        if self.hold_buf:
+            h = np.array(self.hold_buf, dtype=np.float64)
+            self.hold_buf = array("d")
+            self._hold_hist.add_many(h)
+            self._htotal = _seqsum(self._htotal, h)
+            self._hmin = min(self._hmin, float(h.min()))
+            self._hmax = max(self._hmax, float(h.max()))
+            self._holds += h.size
+
+    @property
+    def wait_hist(self) -> LogHistogram:
+        self.fold()
+        return self._wait_hist
+
+    @property
+    def hold_hist(self) -> LogHistogram:
+        self.fold()
+        return self._hold_hist
+
+    @property
+    def wait_min(self) -> float:
+        self.fold()
+        return self._wmin
+
+    @property
+    def wait_max(self) -> float:
+        self.fold()
+        return self._wmax
+
+    @property
+    def wait_total(self) -> float:
+        self.fold()
+        return self._wtotal
+
+    @property
+    def hold_min(self) -> float:
+        self.fold()
+        return self._hmin
+
+    @property
+    def hold_max(self) -> float:
+        self.fold()
+        return self._hmax
+
+    @property
+    def hold_total(self) -> float:
+        self.fold()
+        return self._htotal
+
+    @property
+    def holds(self) -> int:
+        self.fold()
+        return self._holds
 
     def percentiles(self) -> dict[str, float | None]:
-        return {"wait_p50": self.wait_hist.quantile(0.5),
-                "wait_p99": self.wait_hist.quantile(0.99),
-                "hold_p50": self.hold_hist.quantile(0.5),
-                "hold_p99": self.hold_hist.quantile(0.99)}
+        self.fold()
+        return {"wait_p50": self._wait_hist.quantile(0.5),
+                "wait_p99": self._wait_hist.quantile(0.99),
+                "hold_p50": self._hold_hist.quantile(0.5),
+                "hold_p99": self._hold_hist.quantile(0.99)}
 
+    # The lock path (sim/locks.py) does what these three do, inline; they are the reference.
     def contended(self, site: str, holder_site: str | None, bounce: bool) -> None:
         self.contentions += 1
         if bounce:
@@ -131,28 +236,12 @@ class LockStat:
         self.acquisitions += 1
         if bounce:
             self.acq_bounces += 1
-        if wait is not None:
-            self.wait_hist.add(wait)
-            self.wait_total += wait
-            if wait < self.wait_min:
-                self.wait_min = wait
-            if wait > self.wait_max:
-                self.wait_max = wait
-            self._bsum += wait
-        self._bn += 1
-        if self._bn == self.batch_size:
-            self.batches.append(self._bsum / self._bn)
-            self._bsum = 0.0
-            self._bn = 0
+        self.waits.append(self.UNCONTENDED if wait is None else wait)
+        if self.acquisitions >= self.fold_at:
+            self.fold()
 
     def released(self, hold: float) -> None:
-        self.hold_hist.add(hold)
-        self.holds += 1
-        self.hold_total += hold
-        if hold < self.hold_min:
-            self.hold_min = hold
-        if hold > self.hold_max:
-            self.hold_max = hold
+        self.hold_buf.append(hold)
 
     def mean_wait(self) -> float:
         """Mean wait over all acquisitions (zero for uncontended ones), as queueing theory
@@ -164,6 +253,7 @@ class LockStat:
 
         The first `skip` batches are dropped as warm-up. Half-width is nan with < 2 batches.
         """
+        self.fold()
         b = self.batches[skip:]
         n = len(b)
         if n == 0:
@@ -175,22 +265,29 @@ class LockStat:
         return m, z * math.sqrt(var / n), n
 
     def row(self) -> dict[str, Any]:
-        c, h = self.contentions, self.holds
+        self.fold()
+        c, h = self.contentions, self._holds
         return {
             "class": self.name,
             "con-bounces": self.con_bounces,
             "contentions": c,
-            "waittime-min": _r(self.wait_min) if c else 0.0,
-            "waittime-max": _r(self.wait_max),
-            "waittime-total": _r(self.wait_total),
-            "waittime-avg": _r(self.wait_total / c) if c else 0.0,
+            "waittime-min": _r(self._wmin) if c else 0.0,
+            "waittime-max": _r(self._wmax),
+            "waittime-total": _r(self._wtotal),
+            "waittime-avg": _r(self._wtotal / c) if c else 0.0,
             "acq-bounces": self.acq_bounces,
             "acquisitions": self.acquisitions,
-            "holdtime-min": _r(self.hold_min) if h else 0.0,
-            "holdtime-max": _r(self.hold_max),
-            "holdtime-total": _r(self.hold_total),
-            "holdtime-avg": _r(self.hold_total / h) if h else 0.0,
+            "holdtime-min": _r(self._hmin) if h else 0.0,
+            "holdtime-max": _r(self._hmax),
+            "holdtime-total": _r(self._htotal),
+            "holdtime-avg": _r(self._htotal / h) if h else 0.0,
         }
+
+
+def _seqsum(start: float, values: np.ndarray) -> float:
+    """start + v0 + v1 + ... added left to right, as a Python loop would (cumsum is
+    sequential; np.sum is pairwise and rounds differently)."""
+    return float(np.concatenate(([start], values)).cumsum()[-1])
 
 
 class OpenWindow:

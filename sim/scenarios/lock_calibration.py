@@ -50,31 +50,27 @@ class Calibration:
             k.spawn(f"cpu{c}", self.cpu_loop, read, kind="cpu")
 
     def cpu_loop(self, k: Kernel, task: Task, read: bool) -> Generator[Event, Any, None]:
-        rng = k.rng.workload
+        exp, spend = k.rng.workload.exponential, k.spend
         think, hold, lock, kind = self.p["think_us"], self.p["hold_us"], self.lock, self.p["lock"]
+        total = self.p["acquisitions"]
+        if kind == "spinlock":
+            take, drop = locks.spin_lock, locks.spin_unlock
+        elif kind == "mutex":
+            take, drop = locks.mutex_lock, locks.mutex_unlock
+        elif read:
+            take, drop = locks.down_read, locks.up_read
+        else:
+            take, drop = locks.down_write, locks.up_write
         while self.left > 0:
-            yield from k.spend(task, rng.exponential(think))
+            yield from spend(task, exp(think))
             if self.left <= 0:
                 break
             self.left -= 1
-            if kind == "spinlock":
-                yield from locks.spin_lock(k, task, lock)
-                yield from k.spend(task, rng.exponential(hold))
-                locks.spin_unlock(k, task, lock)
-            elif kind == "mutex":
-                yield from locks.mutex_lock(k, task, lock)
-                yield from k.spend(task, rng.exponential(hold))
-                locks.mutex_unlock(k, task, lock)
-            elif read:
-                yield from locks.down_read(k, task, lock)
-                yield from k.spend(task, rng.exponential(hold))
-                locks.up_read(k, task, lock)
-            else:
-                yield from locks.down_write(k, task, lock)
-                yield from k.spend(task, rng.exponential(hold))
-                locks.up_write(k, task, lock)
+            yield from take(k, task, lock)
+            yield from spend(task, exp(hold))
+            drop(k, task, lock)
             self.done += 1
-            if self.done == self.p["acquisitions"]:
+            if self.done == total:
                 k.stop = True
 
     def extra(self) -> dict[str, Any]:

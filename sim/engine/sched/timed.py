@@ -1,4 +1,9 @@
-"""Timed mode (default): costs drive time; ties are broken by the seeded RNG."""
+"""Timed mode (default): costs drive time; ties are broken by the seeded RNG.
+
+Steps return a tuple of the events to wait for (`()` or one Timeout) unless a preemption is
+due: `yield from` runs them exactly as it would a generator, with no generator to make (the
+hot path). Callers delegate to a step at once, so where its decisions are taken is unchanged.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any
 
 from simpy.events import Timeout
 
+from sim.engine.limits import ZERO_STEP_YIELD
 from sim.engine.task import Task
 from sim.engine.sched.base import Step, Strategy
 
@@ -17,29 +23,53 @@ class Timed(Strategy):
         super().attach(k)
         self.env = k.env
         self.cpus = k.cpus
+        self.runqueue = k.cpus.runqueue     # the same deque for the whole run
         self.jitter = k.rng.costs.jitter
+        self.clock = k.env.clock             # type: ignore[method-assign]
 
     def spend(self, task: Task, cost: float, obj: Any = None) -> Step:
-        cpus = self.cpus
-        if cpus.runqueue and cpus.should_preempt(task):
-            yield from cpus.preempt(task)
+        rq = self.runqueue
+        if rq and not task.preempt_count:
+            # CpuSet.should_preempt and timeslice, inline (the same arithmetic)
+            if task.need_resched:
+                return self._preempted(task, cost)
+            cpus = self.cpus
+            n = cpus.n
+            per_cpu = (n - len(cpus.free) + len(rq)) / n
+            ts = max(cpus.latency / per_cpu, cpus.min_gran) if per_cpu > 1 else cpus.latency
+            if self.clock() - task.slice_start >= ts:
+                return self._preempted(task, cost)
+        if cost > 0:
+            return (Timeout(self.env, cost),)
+        if self._zero_step(task):
+            return (Timeout(self.env, 0),)   # let the run loop check its limits
+        return ()
+
+    def _preempted(self, task: Task, cost: float) -> Step:
+        yield from self.cpus.preempt(task)
         if cost > 0:
             yield Timeout(self.env, cost)
-        elif self.k.zero_step(task):
-            yield Timeout(self.env, 0)       # let the run loop check its limits
+        elif self._zero_step(task):
+            yield Timeout(self.env, 0)
+
+    def _zero_step(self, task: Task) -> bool:
+        """Kernel.zero_step, inline (every free step, e.g. each lock operation)."""
+        k = self.k
+        n = k.instant_steps = k.instant_steps + 1
+        st = k.instant_steppers
+        tid = task.tid
+        st[tid] = st.get(tid, 0) + 1
+        return not n % ZERO_STEP_YIELD
 
     def step(self, task: Task, mean: float, obj: Any = None) -> Step:
         if mean <= 0:
             # Free steps are not interleaving points, except to honour a pending preemption
             # (and, now and then, to let the run loop check its limits).
-            if self.cpus.runqueue:
+            if self.runqueue:
                 return self.spend(task, 0.0)
-            return self._yield() if self.k.zero_step(task) else ()
+            return (Timeout(self.env, 0),) if self._zero_step(task) else ()
         return self.spend(task, mean * self.jitter(), obj)
 
     def resumed(self, task: Task, obj: Any = None, slept: bool = True) -> Step:
         cs = self.k.costs.context_switch           # try_to_wake_up to running again
         return self.spend(task, cs * self.jitter()) if slept and cs > 0 else ()
-
-    def _yield(self) -> Step:
-        yield Timeout(self.env, 0)
