@@ -365,7 +365,6 @@ class MmModel:
         """A memory-error daemon (as mcelog's page-error trigger): echo the physical address
         of a page it predicts will fail > /sys/devices/system/memory/soft_offline_page, at
         exponential intervals. Its prediction is any mapped page of any process."""
-        rng = k.rng.workload
         while True:
             yield from self.paced(k, task, self.p["soft_offline_rate"])
             picked = self.pick_page(heap_only=False)
@@ -381,6 +380,7 @@ class MmModel:
         the call: it holds an mm_users reference for the call (a thread sharing the mm by
         CLONE_VM holds one for its life), takes no mmap_sem (madvise_hwpoison runs before
         sys_madvise takes it), and tears the mm down if the main thread exited meanwhile."""
+        rng = k.rng.workload
         while True:
             yield from self.paced(k, task, self.p["madvise_soft_offline_rate"])
             procs = [q for q in self.procs.values() if q.mm is not None and q.heap is not None]
@@ -400,7 +400,6 @@ class MmModel:
     def hwpoison_main(self, k: MmKernel, task: Task) -> Generator[Any, Any, None]:
         """Poison injection (as the hwpoison test tools do): echo the physical address of a
         page of a random process's heap > /sys/devices/system/memory/hard_offline_page."""
-        rng = k.rng.workload
         while True:
             yield from self.paced(k, task, self.p["hard_offline_rate"])
             picked = self.pick_page(heap_only=True)
