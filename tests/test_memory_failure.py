@@ -317,3 +317,15 @@ def test_without_early_kill_the_process_dies_when_it_touches_the_poisoned_page()
     assert proc.mm.ptes[HEAP_START].kind == HWPOISON
     assert fault == VM_FAULT_HWPOISON and proc.sigpending == "SIGBUS"
     assert k.violations.counts == {}
+
+
+def test_hwpoison_ksm_workload_refuses_ksm_pages_kills_anon_owners_and_reports_nothing():
+    """50 ms of hwpoison-ksm (seed 1): poison lands on KSM pages (refused, -EBUSY) and on
+    anon pages (unmapped, their processes killed early); the oracles see no violation."""
+    from sim.api import simulate
+    d = simulate("hwpoison-ksm", "v2.6.33", 1, duration_ms=50.0).to_dict()
+    c = d["counters"]
+    assert d["violation_counts"] == {}
+    assert c["memory_failure: cannot unmap page, give up"] == 4
+    assert c["memory_failure: LRU: Recovered"] == 22
+    assert c["memory_failure: SIGBUS sent"] == 24 and c["processes killed by SIGBUS"] == 23
