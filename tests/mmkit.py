@@ -38,6 +38,7 @@ def new_process(k: MmKernel, task, name: str, npages: int, mergeable: bool = Fal
     """exec a process image in `task`: an anon heap of npages, all written once."""
     proc = Proc(len(k.machine.mms) + 1, name, 0, False)
     proc.task = task
+    k.machine.tasklist[proc.pid] = proc                  # for_each_process
     mm = mm_alloc(k, name, proc)
     proc.mm = mm
     proc.heap = yield from mmap_region(k, task, mm, HEAP_START, npages,

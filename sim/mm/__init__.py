@@ -6,12 +6,18 @@ SWAP_SUCCESS = 0
 SWAP_AGAIN = 1
 SWAP_FAIL = 2
 
+EIO = -5
+ENXIO = -6
 EAGAIN = -11
 ENOMEM = -12
 EFAULT = -14
 EBUSY = -16
 
+TTU_UNMAP = 0
 TTU_MIGRATION = 1
+TTU_IGNORE_MLOCK = 1 << 8      # include/linux/rmap.h (2.6.33): flags above the action byte
+TTU_IGNORE_ACCESS = 1 << 9
+TTU_IGNORE_HWPOISON = 1 << 10
 
 
 from sim.engine.kernel import Oops  # noqa: E402,F401  (re-exported: the mm paths raise it)

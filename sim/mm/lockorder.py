@@ -17,6 +17,7 @@ LOCK_ORDER: tuple[tuple[str, ...], ...] = (
     ("&mm->mmap_sem",),
     ("ksm_mmlist_lock",),             # taken inside mmap_sem (read) by ksmd
     ("PG_locked",),
+    ("tasklist_lock",),               # memory_failure: collect_procs, under the page lock
     ("&mapping->i_mmap_lock",),
     ("&anon_vma->lock",),
     ("&mm->page_table_lock", "&page->ptl"),

@@ -15,7 +15,8 @@ from sim.mm.objects import Mm, Page, PageAnon, PageKsm, Vma, is_cow_mapping, pag
 from sim.engine.task import Task
 from sim.mm.migrate import migration_entry_wait
 from sim.mm.page_alloc import alloc_page, get_page, put_page
-from sim.mm.pgtable import (is_migration_entry, make_migration_entry, mk_pte, pte_clear, pte_lockptr,
+from sim.mm.pgtable import (is_hwpoison_entry, is_migration_entry, make_migration_entry, mk_pte,
+                      pte_clear, pte_lockptr,
                       pte_offset_map_lock, pte_present, pte_tables, set_pte_at)
 from sim.mm.rmap import (anon_vma_prepare, page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
                    page_remove_rmap)
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 Gen = Generator[Any, Any, Any]
 
 VM_FAULT_OOM = 1
+VM_FAULT_HWPOISON = 0x0010   # include/linux/mm.h: the arch fault handler sends SIGBUS
 ZAP_BLOCK_PAGES = 8          # ZAP_BLOCK_SIZE with CONFIG_PREEMPT: 8 pages of zap work
 COPY_PROGRESS_BREAK = 32     # copy_pte_range checks for a lock break every 32 progress units
 
@@ -140,10 +142,14 @@ def do_wp_page(k: "MmKernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
 
 @kfunc
 def do_swap_page(k: "MmKernel", task: Task, mm: Mm, vma: Vma, vpn: int) -> Gen:
-    """Only migration entries are non-present here: wait for the migration, then retry."""
+    """No swap: the non-present ptes are non_swap_entry()s. A migration entry: wait for the
+    migration, then retry; a hwpoison entry: VM_FAULT_HWPOISON [v2.6.33 mm/memory.c
+    do_swap_page]."""
     pte = mm.ptes.get(vpn)
     if is_migration_entry(pte):
         yield from migration_entry_wait(k, task, mm, vpn)
+    elif is_hwpoison_entry(pte):
+        return VM_FAULT_HWPOISON
     return 0
 
 
@@ -154,7 +160,7 @@ def handle_mm_fault(k: "MmKernel", task: Task, mm: Mm, vma: Vma, vpn: int, write
         if vma.file is not None:
             return (yield from do_linear_fault(k, task, mm, vma, vpn))
         return (yield from do_anonymous_page(k, task, mm, vma, vpn))
-    if is_migration_entry(pte):
+    if is_migration_entry(pte) or is_hwpoison_entry(pte):
         return (yield from do_swap_page(k, task, mm, vma, vpn))
     if write and not pte.write:
         return (yield from do_wp_page(k, task, mm, vma, vpn))
@@ -218,6 +224,9 @@ def copy_one_pte(k: "MmKernel", task: Task, dst: Mm, src: Mm, vma: Vma, vpn: int
             set_pte_at(k, task, src, vpn, pte)
         set_pte_at(k, task, dst, vpn, pte)
         k.tracer.mark(task, "copy migration entry", f"{dst.name}:{vpn} -> {pte.page.label}")
+        return
+    if is_hwpoison_entry(pte):
+        set_pte_at(k, task, dst, vpn, pte)          # a non_swap_entry: copied as it is
         return
     page = pte.page
     if cow and pte.write:

@@ -31,6 +31,7 @@ PTES_PER_TABLE = 512     # one page-table page (and one split pte lock) covers 5
 # names the page being migrated. An empty pte is absent from Mm.ptes.
 PRESENT = 0
 MIGRATION = 1
+HWPOISON = 2             # make_hwpoison_entry: a poisoned page unmapped by memory_failure
 
 
 class AnonVma:
@@ -141,7 +142,7 @@ class Page:
     (PAGE_MAPPING_ANON|PAGE_MAPPING_KSM) or an AddressSpace (file)."""
 
     __slots__ = ("pfn", "label", "block", "lock", "lru", "count", "mapcount", "mapping", "index",
-                 "content", "free")
+                 "content", "free", "hwpoison")
 
     def __init__(self, pfn: int, block: int, lock: PageLock) -> None:
         self.pfn = pfn
@@ -155,6 +156,7 @@ class Page:
         self.index = 0
         self.content = 0
         self.free = True
+        self.hwpoison = False      # PG_hwpoison: never cleared (no unpoison_memory modelled)
 
     def __repr__(self) -> str:
         return f"<Page {self.pfn}>"
@@ -180,6 +182,10 @@ def PageAnon(page: Page) -> bool:
 
 def PageKsm(page: Page) -> bool:
     return isinstance(page.mapping, StableNode)
+
+
+def PageHWPoison(page: Page) -> bool:
+    return page.hwpoison
 
 
 def page_mapped(page: Page) -> bool:
@@ -359,3 +365,7 @@ class Machine:
     mms: list[Mm] = field(default_factory=list)
     next_mm: int = 0
     migration_serial: int = 0               # the last MigrationContext.tag handed out
+    # for_each_process: pid -> the scenario's process (task_struct with its mm), which
+    # memory_failure's collect_procs walks; tasklist_lock is made on first use
+    tasklist: dict[int, Any] = field(default_factory=dict)
+    tasklist_lock: Any = None

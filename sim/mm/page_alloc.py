@@ -21,6 +21,27 @@ if TYPE_CHECKING:
 
 
 def alloc_page(k: "MmKernel", task: Task) -> Page | None:
+    """__rmqueue, then prep_new_page's check_new_page: a page that was poisoned while free
+    (soft offline sets PG_hwpoison on the page it just migrated away from, and on a free
+    page) fails the check, and bad_page ("Don't complain about poisoned pages") drops it for
+    good [v2.6.33 mm/page_alloc.c bad_page, check_new_page]; take the next one."""
+    while True:
+        page = _rmqueue(k)
+        if page is None or not page.hwpoison:
+            break
+        k.count("hwpoisoned pages dropped by the allocator")
+    if page is None:
+        return None
+    page.free = False
+    page.count = 1
+    page.mapcount = -1
+    page.mapping = None
+    page.content = 0
+    page.lru = False
+    return page
+
+
+def _rmqueue(k: "MmKernel") -> Page | None:
     m: Machine = k.machine
     blk = m.blocks[m.alloc_block]
     if blk.state != "online" or not blk.nr_free():
@@ -40,12 +61,6 @@ def alloc_page(k: "MmKernel", task: Task) -> Page | None:
         pfn = blk.next_fresh
         blk.next_fresh += 1
         page = m.pages[pfn] = Page(pfn, blk.bid, k.page_lock(f"pfn {pfn}"))
-    page.free = False
-    page.count = 1
-    page.mapcount = -1
-    page.mapping = None
-    page.content = 0
-    page.lru = False
     return page
 
 
@@ -80,4 +95,13 @@ def __free_page(k: "MmKernel", task: Task | None, page: Page) -> None:
     page.lru = False
     page.mapping = None
     page.free = True
+    if page.hwpoison:
+        # free_pages_check -> bad_page: a poisoned page is not given back to the buddy lists
+        k.count("hwpoisoned pages dropped by the allocator")
+        return
     m.blocks[page.block].free.append(page.pfn)
+
+
+def is_free_buddy_page(k: "MmKernel", page: Page) -> bool:
+    """mm/page_alloc.c is_free_buddy_page: on the buddy free lists (here: its block's)."""
+    return page.free and page.pfn in k.machine.blocks[page.block].free

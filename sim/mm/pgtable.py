@@ -12,7 +12,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from sim.engine.locks import SpinLock, spin_lock
-from sim.mm.objects import MIGRATION, PRESENT, PTES_PER_TABLE, Mm, Page, Pte
+from sim.mm.objects import HWPOISON, MIGRATION, PRESENT, PTES_PER_TABLE, Mm, Page, Pte
 from sim.engine.task import Task
 from sim.mm.events import PteChange
 
@@ -55,6 +55,16 @@ def mk_pte(page: Page, write: bool) -> Pte:
 
 def make_migration_entry(page: Page, write: bool, tag: int = 0) -> Pte:
     return Pte(MIGRATION, page, write, tag)
+
+
+def make_hwpoison_entry(page: Page) -> Pte:
+    """include/linux/swapops.h make_hwpoison_entry: a non-present swap-type entry naming the
+    poisoned page; a fault on it is VM_FAULT_HWPOISON, zap just clears it, fork copies it."""
+    return Pte(HWPOISON, page, False)
+
+
+def is_hwpoison_entry(pte: Pte | None) -> bool:
+    return pte is not None and pte.kind == HWPOISON
 
 
 def pte_present(pte: Pte | None) -> bool:

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from sim.engine.kernel import kfunc, kversion
 from sim.engine.locks import spin_lock, spin_unlock
-from sim.mm.objects import (AnonVmaFree, AnonVmaPtr, Page, PageAnon, PageKsm, Vma, history, page_anon_vma,
-                       page_mapped, page_mapping)
+from sim.mm.objects import (AnonVmaFree, AnonVmaPtr, Page, PageAnon, PageHWPoison, PageKsm, Vma, history,
+                       page_anon_vma, page_mapped, page_mapping)
 from sim.engine.rcu import rcu_read_lock, rcu_read_unlock
 from sim.engine.task import Task
-from sim.mm import SWAP_AGAIN, SWAP_SUCCESS, TTU_MIGRATION, ksm
+from sim.mm import SWAP_AGAIN, SWAP_SUCCESS, TTU_IGNORE_HWPOISON, TTU_MIGRATION, ksm
 from sim.mm.page_alloc import put_page
-from sim.mm.pgtable import (make_migration_entry, pte_lockptr, pte_offset_map_lock, pte_present,
-                      set_pte_at)
+from sim.mm.pgtable import (make_hwpoison_entry, make_migration_entry, pte_clear, pte_lockptr,
+                      pte_offset_map_lock, pte_present, set_pte_at)
 from sim.mm.slab import kmem_cache_alloc, kmem_cache_free
 from sim.mm.events import AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed, VmBug
 from sim.mm.vmscan import lru_cache_add
@@ -321,9 +321,15 @@ def try_to_unmap_one(k: "MmKernel", task: Task, page: Page, vma: Vma, vpn: int,
         return SWAP_AGAIN
     yield from k.step(task, k.costs.tlb_flush, page)       # ptep_clear_flush
     write = mm.ptes[vpn].write
-    if flags & TTU_MIGRATION:
+    if PageHWPoison(page) and not flags & TTU_IGNORE_HWPOISON:
+        # memory_failure (or a migration of a page poisoned meanwhile): a hwpoison entry
+        set_pte_at(k, task, mm, vpn, make_hwpoison_entry(page))
+        k.tracer.mark(task, "set hwpoison entry", f"{mm.name}:{vpn} -> {page.label}")
+    elif flags & TTU_MIGRATION:
         set_pte_at(k, task, mm, vpn, make_migration_entry(page, write, task.migration.tag))
         k.tracer.mark(task, "set migration entry", f"{mm.name}:{vpn} -> {page.label}")
+    else:
+        pte_clear(k, task, mm, vpn)                        # a file page: just unmapped
     page_remove_rmap(page)
     put_page(k, task, page)                                # page_cache_release
     spin_unlock(k, task, pte_lockptr(k, mm, vpn))

@@ -45,3 +45,21 @@ def putback_lru_page(k: "MmKernel", task: Task, page: Page) -> Generator[Any, An
 def lru_cache_add(page: Page) -> None:
     """New pages go straight onto the LRU (the per-CPU pagevec is not modelled)."""
     page.lru = True
+
+
+@kfunc
+def remove_mapping(k: "MmKernel", task: Task, mapping: Any, page: Page
+                   ) -> Generator[Any, Any, int]:
+    """__remove_mapping under mapping->tree_lock: page_freeze_refs(page, 2) (the page cache's
+    reference and the caller's) or give up; __remove_from_page_cache; then
+    page_unfreeze_refs(page, 1): the caller's reference is the only one left."""
+    yield from spin_lock(k, task, mapping.tree_lock)
+    yield from k.step(task, k.costs.pte_op, mapping.tree_lock)
+    if page.count != 2 or mapping.pages.get(page.index) is not page:
+        spin_unlock(k, task, mapping.tree_lock)
+        return 0
+    del mapping.pages[page.index]
+    page.mapping = None
+    page.count = 1
+    spin_unlock(k, task, mapping.tree_lock)
+    return 1

@@ -1,5 +1,10 @@
-"""The v2.6.33 mm model: processes that fault, write, fork, munmap and exit; ksmd; and page
-migration by memory hot-remove (no mmap_sem) or by the NUMA path (mmap_sem held).
+"""The v2.6.33 mm model: processes that fault, write, fork, munmap and exit; ksmd; page
+migration by memory hot-remove (no mmap_sem) or by the NUMA path (mmap_sem held); and,
+each at its own rate, the memory-failure callers: soft offline by physical address (a
+memory-error daemon writing /sys/devices/system/memory/soft_offline_page), soft offline by
+madvise(MADV_SOFT_OFFLINE) from a thread of a process on its own heap (neither holds
+mmap_sem), and poison injection (hard_offline_page: memory_failure, which kills the processes
+mapping the page).
 
 Every process lives in a *slot*: when it exits, a fresh one is exec'ed in its place after
 `respawn_us`, so freed anon_vmas get reused by new processes. Processes also fork short-lived
@@ -24,8 +29,10 @@ from sim.mm.fault import do_page_fault
 from sim.mm.kernel import MmKernel
 from sim.mm.fork import dup_mm, get_task_mm, mmput
 from sim.mm.ksm import ksm_scan_thread
+from sim.mm.madvise import MADV_SOFT_OFFLINE, sys_madvise
 from sim.mm.memory_hotplug import offline_pages, online_pages
 from sim.mm.mempolicy import do_migrate_pages
+from sim.mm.memory_sysfs import PAGE_SHIFT, store_hard_offline_page, store_soft_offline_page
 from sim.mm.mmap import mm_alloc, mmap_region, sys_munmap
 from sim.mm.pgtable import pte_present
 
@@ -76,6 +83,20 @@ PARAMS: tuple[Param, ...] = (
           0.001, 1e8),
     Param("migrate_move_all", bool, False, "NUMA: MPOL_MF_MOVE_ALL (also pages mapped more "
           "than once)"),
+    Param("soft_offline_rate", float, 0.0, "memory-error daemon: writes per second of a page's "
+          "physical address to /sys/devices/system/memory/soft_offline_page "
+          "(soft_offline_page: migrate_pages with offlining=0 and no mmap_sem); the page is "
+          "one mapped by a random process (0: no daemon)", "1/s", 0, 1e8),
+    Param("madvise_soft_offline_rate", float, 0.0, "madvise(MADV_SOFT_OFFLINE) calls per "
+          "second, each by a thread of a random process on one page of its own heap, while "
+          "the process's main thread may munmap it (remap_rate) (0: none)", "1/s", 0, 1e8),
+    Param("hard_offline_rate", float, 0.0, "poison injections per second: a page of a "
+          "random process's heap written to /sys/devices/system/memory/hard_offline_page "
+          "(__memory_failure) (0: none)", "1/s", 0, 1e8),
+    Param("memory_failure_early_kill", bool, False, "vm.memory_failure_early_kill: "
+          "memory_failure signals the processes mapping a poisoned page at once "
+          "(collect_procs); otherwise they die when they touch its hwpoison entry (2.6.33 "
+          "default: false)"),
     Param("anon_vma_per_slab", int, 8, "anon_vma objects per slab page (the real cache packs "
           "128 on x86_64; fewer stand for a busy machine whose slab pages empty often)", "", 1, 4096),
     Param("memcg_reclaim_prob", float, 0.0, "probability that unmap_and_move's "
@@ -120,6 +141,7 @@ class Proc:
     heap: Vma | None = None
     live_children: int = 0
     parent: "Proc | None" = None
+    sigpending: str | None = None      # SIGBUS or SIGKILL from memory_failure (none handled)
 
 
 class MmModel:
@@ -133,7 +155,8 @@ class MmModel:
         self._unique = 1_000_000
         self.pids = 0
         self.generation = [0] * p["processes"]
-        self.procs: dict[int, Proc] = {}
+        self.procs: dict[int, Proc] = m.tasklist           # for_each_process
+        self._due: dict[int, list[float]] = {}             # paced actors: next call due
         install_oracles(k, p)
         if p["ksm"]:
             k.spawn("ksmd", ksm_scan_thread, kind="ksmd")
@@ -141,6 +164,12 @@ class MmModel:
             k.spawn("hotremove", self.hotremove_main, kind="hotremove")
         elif p["migration"] == "numa":
             k.spawn("numad", self.numa_main, kind="numa")
+        if p["soft_offline_rate"] > 0:
+            k.spawn("softoffline", self.softoffline_main, kind="softoffline")
+        if p["madvise_soft_offline_rate"] > 0:
+            k.spawn("madvise", self.madvise_main, kind="madvise")
+        if p["hard_offline_rate"] > 0:
+            k.spawn("hwpoison", self.hwpoison_main, kind="hwpoison")
         for slot in range(p["processes"]):
             self.start_process(slot, delay=0.0)
 
@@ -173,11 +202,11 @@ class MmModel:
         p_fork = 0.0 if proc.child else p["fork_rate"] / p["fault_rate"]
         p_remap = p["remap_rate"] / p["fault_rate"]
         try:
-            while k.env.now < deadline:
+            while k.env.now < deadline and proc.sigpending is None:
                 gap = rng.exponential(1e6 / p["fault_rate"])
                 yield from k.spend(task, gap * p["busy_frac"])                 # user mode
                 yield from k.sleep(task, gap * (1.0 - p["busy_frac"]))
-                if k.env.now >= deadline:
+                if k.env.now >= deadline or proc.sigpending is not None:
                     break
                 r = rng.uniform()
                 if r < p_fork and proc.live_children == 0:
@@ -188,6 +217,8 @@ class MmModel:
                     yield from self.touch(k, task, proc)
         except Oops as e:
             k.oops(task, e)                  # then do_exit, as from the oops path
+        if proc.sigpending is not None:
+            k.count(f"processes killed by {proc.sigpending}")     # default action: exit
         yield from do_exit(k, task, proc)
         del self.procs[proc.pid]
         k.count("exits")
@@ -210,6 +241,8 @@ class MmModel:
                                    pgoff=0)
         if p["prefault"]:
             for vpn in range(HEAP_START, HEAP_START + p["pages_per_process"]):
+                if proc.sigpending is not None:
+                    break
                 yield from self.access(k, task, mm, vpn, True)
 
     def touch(self, k: MmKernel, task: Task, proc: Proc) -> Generator[Any, Any, None]:
@@ -298,6 +331,82 @@ class MmModel:
                 continue
             yield from do_migrate_pages(k, task, mm, p["migrate_move_all"])
             yield from mmput(k, task, mm)
+
+    # --- the memory-failure callers ---------------------------------------------------------
+    def pick_page(self, heap_only: bool) -> tuple[Proc, int, int] | None:
+        """A random live process and one of its present ptes (its heap's only, or any):
+        (process, vpn, pfn). As a daemon reading /proc/pid/pagemap would, with no lock."""
+        rng = self.k.rng.workload
+        procs = [q for q in self.procs.values() if q.mm is not None and q.heap is not None]
+        if not procs:
+            return None
+        proc = rng.choice(procs)
+        assert proc.mm is not None and proc.heap is not None
+        heap = proc.heap
+        vpns = [v for v, pte in proc.mm.ptes.items()
+                if pte_present(pte) and (not heap_only or heap.covers(v))]
+        if not vpns:
+            return None
+        vpn = rng.choice(vpns)
+        return proc, vpn, proc.mm.ptes[vpn].page.pfn
+
+    def paced(self, k: MmKernel, task: Task, rate: float) -> Generator[Any, Any, None]:
+        """An actor's calls come at exponential intervals of mean 1/rate from the previous
+        call's due time: it sleeps until the next is due, and goes on at once when it is
+        behind (a loaded machine made it wait for a CPU), so it keeps to its rate."""
+        box = self._due.setdefault(task.tid, [k.env.now])
+        box[0] += k.rng.workload.exponential(1e6 / rate)
+        if box[0] > k.env.now:
+            yield from k.sleep(task, box[0] - k.env.now)
+        else:
+            yield from k.cond_resched(task)
+
+    def softoffline_main(self, k: MmKernel, task: Task) -> Generator[Any, Any, None]:
+        """A memory-error daemon (as mcelog's page-error trigger): echo the physical address
+        of a page it predicts will fail > /sys/devices/system/memory/soft_offline_page, at
+        exponential intervals. Its prediction is any mapped page of any process."""
+        while True:
+            yield from self.paced(k, task, self.p["soft_offline_rate"])
+            picked = self.pick_page(heap_only=False)
+            if picked is None:
+                continue
+            ret = yield from store_soft_offline_page(k, task, picked[2] << PAGE_SHIFT)
+            k.count(f"soft_offline_page (sysfs) rc {ret}")
+
+    def madvise_main(self, k: MmKernel, task: Task) -> Generator[Any, Any, None]:
+        """madvise(addr, PAGE_SIZE, MADV_SOFT_OFFLINE) by a thread of a random process on a
+        page of its heap, while the process's main thread computes, munmaps and remaps its
+        heap, forks or exits. The thread is this one actor lending itself to the process for
+        the call: it holds an mm_users reference for the call (a thread sharing the mm by
+        CLONE_VM holds one for its life), takes no mmap_sem (madvise_hwpoison runs before
+        sys_madvise takes it), and tears the mm down if the main thread exited meanwhile."""
+        rng = k.rng.workload
+        while True:
+            yield from self.paced(k, task, self.p["madvise_soft_offline_rate"])
+            procs = [q for q in self.procs.values() if q.mm is not None and q.heap is not None]
+            if not procs:
+                continue
+            proc = rng.choice(procs)
+            heap = proc.heap
+            assert heap is not None
+            mm = get_task_mm(proc)
+            if mm is None:
+                continue
+            addr = heap.start + rng.below(heap.end - heap.start)
+            ret = yield from sys_madvise(k, task, mm, addr, 1, MADV_SOFT_OFFLINE)
+            k.count(f"madvise(MADV_SOFT_OFFLINE) rc {ret}")
+            yield from mmput(k, task, mm)
+
+    def hwpoison_main(self, k: MmKernel, task: Task) -> Generator[Any, Any, None]:
+        """Poison injection (as the hwpoison test tools do): echo the physical address of a
+        page of a random process's heap > /sys/devices/system/memory/hard_offline_page."""
+        while True:
+            yield from self.paced(k, task, self.p["hard_offline_rate"])
+            picked = self.pick_page(heap_only=True)
+            if picked is None:
+                continue
+            ret = yield from store_hard_offline_page(k, task, picked[2] << PAGE_SHIFT)
+            k.count(f"hard_offline_page (sysfs) rc {ret}")
 
     # --- result -----------------------------------------------------------------------------
     def extra(self) -> dict[str, Any]:
