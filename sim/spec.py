@@ -19,6 +19,10 @@ from sim.errors import InputError
 DEFAULT_STRATEGY: dict[str, Any] = {"name": "timed"}
 
 
+# The run limits a spec (and a reproducer) may set: one list, used everywhere.
+LIMIT_KEYS = ("max_events", "max_wall_s", "max_memory")
+
+
 @dataclass(frozen=True)
 class RunSpec:
     scenario: str

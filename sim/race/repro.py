@@ -24,12 +24,11 @@ from sim.errors import InputError
 from sim.result import Result
 from sim.scenarios import SCENARIOS
 from sim.engine.sched import Replay, ReplayDivergence
-from sim.spec import RunSpec
+from sim.spec import LIMIT_KEYS, RunSpec
 from sim.race.runs import run_spec
 from sim.race.target import Target
 
 FORMAT = 1
-LIMIT_KEYS = ("max_events", "max_wall_s", "max_memory")
 
 
 @dataclass
@@ -91,7 +90,6 @@ class Reproducer:
 
 FIELDS = ("scenario", "params", "variant", "seed", "workload", "strategy", "choices",
           "events", "violation")
-LIMITS = ("max_events", "max_wall_s", "max_memory")
 
 
 def _problem(d: dict[str, Any]) -> str | None:
@@ -108,8 +106,8 @@ def _problem(d: dict[str, Any]) -> str | None:
         return ("its params lack " + ", ".join(lacking[:5]) + ("..." if len(lacking) > 5
                 else "") + " (a reproducer records every resolved parameter)")
     limits = d.get("limits", {})
-    if not isinstance(limits, dict) or set(limits) - set(LIMITS):
-        return "limits may set only " + ", ".join(LIMITS)
+    if not isinstance(limits, dict) or set(limits) - set(LIMIT_KEYS):
+        return "limits may set only " + ", ".join(LIMIT_KEYS)
     if type(d["seed"]) is not int or type(d["events"]) is not int:
         return "seed and events must be integers"
     if not isinstance(d["strategy"], dict) or not isinstance(d["workload"], str):
