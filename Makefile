@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test check bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# the fast tier for the edit loop: everything but the tests marked slow (README: Testing)
+check: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -x
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_locks.py

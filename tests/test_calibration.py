@@ -5,6 +5,8 @@ import pytest
 import sim
 from sim.scenarios.queueing import finite_source_mm1, rwsem_ctmc
 
+pytestmark = pytest.mark.slow     # long queueing-theory runs (not in `make check`)
+
 
 def calib(seed=1, **kw):
     r = sim.simulate("lock-calibration", seed=seed, **kw)

@@ -32,6 +32,7 @@ def test_run_json_contract(root):
     assert d["violations"] == []
 
 
+@pytest.mark.slow
 def test_same_seed_byte_identical_in_separate_processes(root):
     args = ("run", "lock-calibration", "--set", "cpus=4", "--set", "acquisitions=4000",
             "--seed", "7", "--json")

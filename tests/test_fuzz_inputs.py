@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 import run as cli_main
 import sim
 
+pytestmark = pytest.mark.slow     # Hypothesis fuzz of the command line (not in `make check`)
+
 WORKLOADS = ["hotremove-exit", "lock-calibration", "numa-exit", "ksm-fork-migrate"]
 KEYS = sorted({k for w in WORKLOADS for k in sim.resolve_params(w)[1]})
 NASTY = ["inf", "-inf", "nan", "1e300", "-0", "2_0", "\u0663", "0x10", " 7 ", "true", "",

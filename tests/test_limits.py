@@ -2,6 +2,7 @@
 one test per failure found by trying the simulator as a new user would."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def test_a_run_too_big_for_memory_is_refused_before_it_starts(root):
         sim.simulate("lock-calibration", max_memory=1000)
 
 
+@pytest.mark.slow
 def test_zero_cost_loops_end_as_a_livelock_with_the_actors_stacks():
     r = sim.simulate("ksm-fork-migrate", max_events=200_000, **ZERO_COSTS)
     assert r.truncated == "livelock"
@@ -120,11 +122,22 @@ def test_a_capped_trace_is_well_formed_and_says_where_it_was_cut(root, tmp_path)
     assert len(t["traceEvents"]) < 20000 + 2000           # the cap, plus metadata and closers
 
 
+def _wait_cpu_seconds(pid: int, seconds: float, timeout: float = 120.0) -> None:
+    """Until the process has used `seconds` of CPU (utime + stime, /proc/PID/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        if (int(fields[11]) + int(fields[12])) / tick >= seconds:
+            return
+        time.sleep(0.1)
+
+
 def test_ctrl_c_exits_130_with_one_line_and_the_result_so_far(root):
     proc = subprocess.Popen([sys.executable, str(root / "run.py"), "run", "hotremove-exit",
                              "--set", "duration_ms=1000000", "--json"], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    _wait_cpu_seconds(proc.pid, 2.0)      # well into the run, however loaded the machine
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130

@@ -16,6 +16,8 @@ from sim.race.shrink import deviations
 from sim.sweep.backends import Backend
 from sim.report import violation as render_violation
 
+pytestmark = pytest.mark.slow     # exhaustive explores and hunts (not in `make check`)
+
 MINI = "hotremove-exit-mini"
 # One process and no second one, on two CPUs (the process on CPU 0, hot-remove on CPU 1, so
 # that the gaps inside RCU and spinlock sections are reachable): no other anon_vma allocation,

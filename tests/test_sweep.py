@@ -18,6 +18,8 @@ from sim.sweep import make_sweep, run_sweep
 from sim.sweep.grid import derive_seed
 from test_cli import cli
 
+pytestmark = pytest.mark.slow     # sweeps on process pools and Dask (not in `make check`)
+
 SHORT = {"duration_ms": 15}
 
 

@@ -20,6 +20,8 @@ import sim
 from conftest import ROOT
 from sim.sweep import make_sweep, run_sweep
 
+pytestmark = pytest.mark.slow     # multi-seed sweeps of every variant (not in `make check`)
+
 # (workload, variants, replications): each a sweep over replications only
 PLAN = (
     ("hotremove-exit", ("v2.6.33",), 40),      # the fewest that show v2.6.33's race at the bound
