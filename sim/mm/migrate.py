@@ -1,5 +1,5 @@
 """mm/migrate.c (2.6.33): migrate_pages, unmap_and_move, move_to_new_page,
-remove_migration_ptes (via rmap_walk since this commit), migration_entry_wait.
+remove_migration_ptes (via rmap_walk since e9995ef978a), migration_entry_wait.
 
 Lock order: old page lock -> newpage lock (trylock) -> mapping->tree_lock / anon_vma->lock
 -> pte lock. Migration entries hold no _mapcount and no _count.
@@ -66,7 +66,7 @@ def remove_migration_pte(k: "MmKernel", task: Task, new: Page, vma: Vma, addr: i
 
 @kfunc
 def remove_anon_migration_ptes(k: "MmKernel", task: Task, old: Page, new: Page) -> Gen:
-    """Before this commit: "We hold the mmap_sem lock. So no need to call
+    """Before e9995ef978a: "We hold the mmap_sem lock. So no need to call
     page_lock_anon_vma." page_anon_vma() is NULL for a KSM page, so its ptes stay."""
     ptr = page_anon_vma(new)
     if ptr is None:

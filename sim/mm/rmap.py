@@ -373,7 +373,7 @@ def try_to_unmap(k: "MmKernel", task: Task, page: Page, flags: int) -> Gen:
     return ret
 
 
-# --- rmap_walk (this commit) ----------------------------------------------------------------
+# --- rmap_walk (e9995ef978a) ----------------------------------------------------------------
 
 @kversion("rmap_walk_anon", "2.6.33")
 def rmap_walk_anon_v2633(k: "MmKernel", task: Task, page: Page, rmap_one: RmapOne,

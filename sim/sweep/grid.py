@@ -29,7 +29,6 @@ from sim.spec import RunSpec
 from sim.mm.variants import get as get_variant
 
 DEFINITION_VERSION = 1
-SETTINGS = ("variant", "variants", "reps", "seed")     # [sweep] keys that are not axes
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ class Strategy:
     def clock(self) -> float:
         """When, for reports (traces, diagrams, object histories, violations): simulated
         microseconds here; controlled strategies count decisions instead."""
-        return self.k.env._now
+        return self.k.now
 
     def finished(self) -> None:
         """Called after the execution ends (a strict replay checks it used every choice)."""

@@ -2,7 +2,7 @@
 
 Every unmap_and_move of an anon (not KSM) page opens a window when it starts with the page:
 from then on it holds page->mapping's anon_vma pointer and nothing proves that anon_vma live
-until remove_migration_ptes' walk locks it (rmap_walk_anon, or before this commit
+until remove_migration_ptes' walk locks it (rmap_walk_anon, or before e9995ef978a
 remove_anon_migration_ptes). The window closes when that walk has the lock; it is *hit* if
 the anon_vma was freed while it was open (or already when it opened). A migration that ends without the walk (the page
 was not migrated, or another path restored it) is discarded, not a width sample.
