@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .invariants import Invariants
 from .kasan import AnonVmaChecker
 from .migration import MigrationChecker
-from .windows import MigrationWindows
+from .windows import MigrationWindows, PointerWindows
 
 if TYPE_CHECKING:
     from ..mm.kernel import MmKernel
@@ -19,6 +19,7 @@ ORACLES: dict[str, Callable[["MmKernel", dict[str, Any]], Any]] = {
     "kasan": AnonVmaChecker,
     "migration": MigrationChecker,
     "windows": MigrationWindows,
+    "pointer_windows": PointerWindows,
     "invariants": Invariants,
 }
 

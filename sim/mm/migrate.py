@@ -18,7 +18,7 @@ from ..objects import (AddressSpace, AnonVmaPtr, MigrationContext, Page, PageAno
 from ..rcu import rcu_read_lock, rcu_read_unlock
 from ..task import Task
 from . import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops, ksm
-from .events import AnonVmaAccess, MigrationBegin, MigrationEnd
+from .events import AnonVmaAccess, MigrationBegin, MigrationEnd, PageMappedTest
 from .memcontrol import mem_cgroup_prepare_migration
 from .page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
 from .pgtable import is_migration_entry, mk_pte, pte_offset_map_lock, set_pte_at
@@ -224,7 +224,10 @@ def unmap_and_move(k: "MmKernel", task: Task, get_new_page: NewPage, private: in
                 # 2.6.35: unmapped anon pages (no swap here) are not migrated; a mapped one's
                 # anon_vma is pinned, but it can be unmapped and freed between the
                 # page_mapped() test and the atomic_inc
-                if not page_mapped(page):
+                mapped = page_mapped(page)
+                k.hooks.emit(PageMappedTest(task, page, page_anon_vma(page), "unmap_and_move",
+                                            mapped))
+                if not mapped:
                     skip = True
                 else:
                     yield from k.step(task, k.costs.lock_op, page)

@@ -20,7 +20,7 @@ from .page_alloc import put_page
 from .pgtable import (make_migration_entry, pte_lockptr, pte_offset_map_lock, pte_present,
                       set_pte_at)
 from .slab import kmem_cache_alloc, kmem_cache_free
-from .events import AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed
+from .events import AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed, PageMappedTest
 from .vmscan import lru_cache_add
 
 if TYPE_CHECKING:
@@ -184,8 +184,12 @@ def page_lock_anon_vma(k: "MmKernel", task: Task, page: Page) -> Gen:
     if ptr is None or not page_mapped(page):
         rcu_read_unlock(k, task)
         return None
+    k.hooks.emit(PageMappedTest(task, page, ptr, "page_lock_anon_vma", True))
     recheck = k.variant.page_lock_anon_vma_recheck
     yield from anon_vma_lock(k, task, ptr, "page_lock_anon_vma", page, speculative=recheck)
+    if recheck:
+        k.hooks.emit(PageMappedTest(task, page, ptr, "page_lock_anon_vma", page_mapped(page),
+                                    locked=True))
     if recheck and not page_mapped(page):
         # "if it has been unmapped, we have no security against the anon_vma structure
         # being freed and reused"

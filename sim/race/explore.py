@@ -17,6 +17,7 @@ from typing import Any
 
 from ..result import Result
 from ..sched import DFS
+from ..sched.coverage import merge
 from ..spec import RunSpec
 from ..sweep.backends import Backend, make_backend
 from .repro import Reproducer
@@ -34,6 +35,7 @@ class ExploreOutcome:
     wall_s: float = 0.0
     max_preemptions: int = 2
     interrupted: bool = False          # Ctrl-C: what ran so far (not complete)
+    coverage: dict[str, Any] | None = None   # sim.sched.coverage, summed over executions
 
     def merge(self, other: "ExploreOutcome") -> None:
         self.executions += other.executions
@@ -41,6 +43,7 @@ class ExploreOutcome:
         self.states |= other.states
         self.complete = self.complete and other.complete
         self.interrupted = self.interrupted or other.interrupted
+        self.coverage = merge(self.coverage, other.coverage)
         for key, rep in other.violations.items():
             self.violations.setdefault(key, rep)
 
@@ -74,6 +77,7 @@ def _walk(spec: RunSpec, dfs: DFS, budget: int | None, target: Target | None,
     while True:
         result = run_spec(spec, strategy=dfs)
         out.executions += 1
+        out.coverage = merge(out.coverage, result.schedule.get("coverage"))
         if not dfs.blocked:
             out.states.add(digest(result))
             for v in result.violations:

@@ -22,7 +22,7 @@ from ..checks import KINDS
 from ..errors import InputError
 from ..result import Result
 from ..scenarios import SCENARIOS
-from ..sched import Replay, ReplayDivergence
+from ..sched import IRQ_US, Replay, ReplayDivergence, make_strategy
 from ..spec import RunSpec
 from .runs import run_spec
 from .target import Target
@@ -136,6 +136,18 @@ def matches(result: Result, want: dict[str, Any]) -> Any:
                  target.match(v)), None)
 
 
+def timed_strategy(rep: Reproducer) -> Any:
+    """The timed model as the reproducer ran it: its injected delays (a delays reproducer,
+    sim.sched.delays: exactly its picks), or none (a seed)."""
+    how = rep.strategy
+    if how.get("name") == "delays" or "picks" in how:
+        return make_strategy({"name": "delays", "picks": how.get("picks", []),
+                              "generic": how.get("generic", []),
+                              "preempt_us": how.get("preempt_us"),
+                              "irq_us": how.get("irq_us", IRQ_US)})
+    return None
+
+
 def replay(rep: Reproducer, variant: str | None = None) -> tuple[Result, Any]:
     """Run it again: (the result, its matching violation or None). A recorded choice that
     does not fit raises InputError naming it.
@@ -147,7 +159,7 @@ def replay(rep: Reproducer, variant: str | None = None) -> tuple[Result, Any]:
     spec = rep.spec if variant is None or variant == rep.spec.variant else \
         replace(rep.spec, variant=variants.get(variant).name)
     if rep.timed:
-        result = run_spec(spec)
+        result = run_spec(spec, strategy=timed_strategy(rep))
     elif spec is not rep.spec:
         strat = Replay(rep.choices, prefix=True)
         result = run_spec(spec, strategy=strat)
