@@ -51,7 +51,8 @@ def _strategy(name: str, seed: int, depth: int, steps: int, i: int,
               profile: dict[str, Any]) -> Any:
     if name == "delays":
         s: Any = Delays(seed, occurrences=profile.get("occurrences", 0),
-                        generic=profile.get("generic", ()), **profile.get("options", {}))
+                        generic=profile.get("generic", ()), profile=profile.get("sites"),
+                        **profile.get("options", {}))
     elif name == "random":
         s = RandomWalk(seed)
     else:

@@ -54,4 +54,5 @@ def delay_profile(spec: RunSpec, options: dict[str, Any]) -> dict[str, Any]:
     prof = _Profile(**{k: v for k, v in opts.items() if k in ("preempt_us", "irq_us")})
     run_spec(spec, strategy=prof)
     generic = sorted(prof.found) if options.get("generic", True) else []
-    return {"occurrences": prof.n, "generic": generic, "options": opts}
+    return {"occurrences": prof.n, "generic": generic, "options": opts,
+            "sites": dict(sorted(prof.site_counts.items()))}

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InputError
 from .base import YIELD, Strategy
 from .controlled import RCU_TID, Controlled, Decision, Runnable, default_choice
-from .delays import COUNT, IRQ_US, RATE, Delays
+from .delays import COUNT, IRQ_US, PER_SITE, PREEMPT_SHARE, RATE, Delays
 from .dfs import DFS, NonDeterminism
 from .pct import DEPTH as PCT_DEPTH, PCT
 from .random_walk import RandomWalk
@@ -51,7 +51,9 @@ def _seeded(cls: Any, *keys: tuple[str, Any]) -> Callable[[dict[str, Any]], Stra
 
 def _delays(spec: dict[str, Any]) -> Strategy:
     s = Delays(spec.get("seed", 0), scheme=spec.get("scheme", "each"),
-               rate=spec.get("rate", RATE), count=spec.get("count", COUNT),
+               per_site=spec.get("per_site", PER_SITE), rate=spec.get("rate", RATE),
+               preempt_share=spec.get("preempt_share", PREEMPT_SHARE),
+               profile=spec.get("profile"), count=spec.get("count", COUNT),
                occurrences=spec.get("occurrences", 0), preempt_us=spec.get("preempt_us"),
                irq_us=spec.get("irq_us", IRQ_US), generic=spec.get("generic", ()),
                picks=spec.get("picks"))

@@ -30,10 +30,13 @@ class Coverage:
         if watch is None:
             watch = self.watch = [w for w in self.k.windows.kinds.values() if w.sites]
         tid = task.tid
+        best = None                             # the innermost (latest opened) window
         for w in watch:
             ow = w.open.get(tid)
-            if ow is not None and top in w.sites:
-                return f"{w.name}@{top}", ow
+            if ow is not None and top in w.sites and (best is None or ow.t0 >= best[1].t0):
+                best = (w, ow)
+        if best is not None:
+            return f"{best[0].name}@{top}", best[1]
         if top in self.generic:
             return f"generic@{top}", None
         return None

@@ -19,8 +19,10 @@ delay can matter. Here:
   default: a long softirq or a burst of device interrupts). Other tasks run meanwhile on
   the other CPUs, and on this one after a preemption; sleeps proceed and grace periods end.
 - An execution is the run's seed plus its *picks*: (occurrence index, kind, length). Picks
-  are drawn, by default, occurrence by occurrence with probability `rate` each (scheme
-  `each`), or as `count` occurrence indices uniform among `occurrences` (scheme `uniform`);
+  are drawn, by default, occurrence by occurrence (scheme `each`: at a site met `c` times in
+  the profile run, with probability per_site / c, so that each site gets about `per_site`
+  delays an execution however often it occurs; where both kinds are legal, a preemption
+  with probability `preempt_share`, else an interrupt), or as `count` occurrence indices uniform among `occurrences` (scheme `uniform`);
   README explains the default from a measurement. Its random numbers are its own: execution
   i of a strategy seeded S draws from a generator seeded by (S, i), never from the run's.
   Given picks (`picks=`), it injects exactly those: a replay is exact.
@@ -44,7 +46,9 @@ PREEMPT = "preempt"
 IRQ = "irq"
 KINDS = (PREEMPT, IRQ)
 IRQ_US = 100.0              # default bound of an injected interrupt (module doc)
-RATE = 0.05                 # scheme `each`: the chance an occurrence is delayed (README)
+PER_SITE = 64.0             # scheme `each`: delays per candidate site an execution (README)
+RATE = 0.01                 # ... at a site the profile run did not meet: per occurrence
+PREEMPT_SHARE = 0.125       # where a preemption is legal, the share of delays that are one
 COUNT = 3                   # scheme `uniform`: occurrences delayed per execution
 SCHEMES = ("each", "uniform")
 
@@ -59,18 +63,21 @@ class Delays(Timed):
     name = "delays"
     SALT = (0xDE1A,)
 
-    def __init__(self, seed: int = 0, *, scheme: str = "each", rate: float = RATE,
-                 count: int = COUNT, occurrences: int = 0, preempt_us: float | None = None,
+    def __init__(self, seed: int = 0, *, scheme: str = "each", per_site: float = PER_SITE,
+                 rate: float = RATE, preempt_share: float = PREEMPT_SHARE, profile: dict[str, int] | None = None, count: int = COUNT, occurrences: int = 0, preempt_us: float | None = None,
                  irq_us: float = IRQ_US, generic: Iterable[str] = (),
                  picks: list[list[Any]] | None = None) -> None:
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
-        if not 0 <= rate <= 1 or count < 0 or irq_us < 0 or \
+        if not 0 <= rate <= 1 or per_site < 0 or count < 0 or irq_us < 0 or \
                 (preempt_us is not None and preempt_us < 0):
-            raise ValueError("rate in [0, 1], count, irq_us and preempt_us >= 0")
+            raise ValueError("rate in [0, 1]; per_site, count, irq_us and preempt_us >= 0")
         self.seed = seed
         self.scheme = scheme
         self.rate = rate
+        self.per_site = per_site
+        self.preempt_share = preempt_share
+        self.profile = dict(profile or {})      # site -> occurrences in the profile run
         self.count = count
         self.occurrences = occurrences
         self.preempt_us = preempt_us
@@ -86,6 +93,7 @@ class Delays(Timed):
         self.rng = np.random.default_rng([self.seed, self.execution, *self.SALT])
         self.n = 0                              # candidate occurrences so far
         self.picks: list[list[Any]] = []        # [occurrence, kind, us, site]
+        self.site_counts: dict[str, int] = {}   # occurrences by candidate site
         self.chosen: frozenset[int] = frozenset()
         if self.script is None and self.scheme == "uniform" and self.occurrences:
             self.chosen = frozenset(int(x) for x in self.rng.integers(
@@ -102,29 +110,38 @@ class Delays(Timed):
         self.cov = Coverage(k, self.generic)
 
     # --- choice points ----------------------------------------------------------------------
-    def _pick(self, task: Task) -> tuple[str, float] | None:
+    def _pick(self, task: Task, site: str) -> tuple[str, float] | None:
         n = self.n
         self.n += 1
         if self.script is not None:
             return self.script.get(n)
+        rng = self.rng
         if self.scheme == "each":
-            if self.rate <= 0 or self.rng.random() >= self.rate:
+            # each site gets about `per_site` delays an execution: at an occurrence, a delay
+            # with chance per_site / (its occurrences in the profile run)
+            seen = self.profile.get(site)
+            p = min(1.0, self.per_site / seen) if seen else self.rate
+            if float(rng.random()) >= p:
                 return None
         elif n not in self.chosen:
             return None
-        kinds = [kd for kd, ok in ((PREEMPT, may_preempt(task)), (IRQ, irqs_enabled(task)))
+        legal = [kd for kd, ok in ((PREEMPT, may_preempt(task)), (IRQ, irqs_enabled(task)))
                  if ok]
-        if not kinds:
+        if not legal:
             return None
-        kind = kinds[int(self.rng.integers(len(kinds)))]
+        # where both are legal, a preemption (long: it stalls the task for milliseconds)
+        # with chance preempt_share, else an interrupt (short)
+        kind = legal[0] if len(legal) == 1 or float(rng.random()) < self.preempt_share \
+            else legal[1]
         bound = self.preempt_us if kind == PREEMPT else self.irq_us
-        us = round(float(self.rng.uniform(0.0, bound)), 3)   # as recorded: replay is exact
+        us = round(float(rng.uniform(0.0, bound)), 3)        # as recorded: replay is exact
         return (kind, us) if us > 0 else None
 
     def _maybe_delay(self, task: Task, c: tuple[str, Any]) -> Step:
         site, ow = c
         self.cov.sites.add(site)
-        pick = self._pick(task)
+        self.site_counts[site] = self.site_counts.get(site, 0) + 1
+        pick = self._pick(task, site)
         if pick is None:
             return
         kind, us = pick
@@ -172,8 +189,10 @@ class Delays(Timed):
         return {"name": self.name, "picks": [list(p) for p in self.picks],
                 "generic": sorted(self.generic), "preempt_us": self.preempt_us,
                 "irq_us": self.irq_us, "seed": self.seed, "execution": self.execution,
-                "scheme": self.scheme, "rate": self.rate, "count": self.count,
-                "occurrences": self.occurrences}
+                "scheme": self.scheme, "per_site": self.per_site, "rate": self.rate,
+                "preempt_share": self.preempt_share,
+                "count": self.count,
+                "occurrences": self.occurrences, "profile": dict(self.profile)}
 
     def record(self) -> dict[str, Any]:
         return {"strategy": self.name, "picks": [list(p) for p in self.picks],
