@@ -48,6 +48,7 @@ class PCT(Seeded):
             self.observe(len(self.choices))
         super().new_execution()
         self.priority: dict[int, float] = {}
+        self.applied = 0                          # change points that took effect
         self.k_used = self.steps
         points = self.rng.integers(0, self.steps, size=self.depth - 1) if self.steps else ()
         # change point i (drawn in no order) demotes to priority i, as in the paper: a later
@@ -73,6 +74,7 @@ class PCT(Seeded):
         tid = max(runnable, key=lambda r: self.priority[r.tid]).tid
         change = self.changes.get(len(self.choices))   # the index of this real choice
         if change is not None:
+            self.applied += 1
             self.priority[tid] = float(change)
             tid = max(runnable, key=lambda r: self.priority[r.tid]).tid
         return tid
