@@ -321,10 +321,10 @@ def cmd_hunt(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     rep = Reproducer.load(args.file)
+    result, v = replay(rep, args.variant)
     if rep.edited:
         print(f"replay: '{args.file}' was edited since it was made (its recipe no longer "
-              "matches its digest); running it as it is now", file=sys.stderr)
-    result, v = replay(rep, args.variant)
+              "matches its digest); it ran as it is now", file=sys.stderr)
     other = args.variant is not None and args.variant != rep.spec.variant
     if args.json:
         print(json.dumps({"reproduced": v is not None, "variant": result.variant,

@@ -116,9 +116,12 @@ def _waves(be: Backend, budget: int, progress: Callable[[int, int], None] | None
     size = 1 if be.jobs == 1 else CHUNK
     pct = head[0] == "pct"
     lo = 0
+    seen = steps                    # the most real choices of any execution run so far
     while lo < budget:
         hi = min(lo + size * be.jobs * 4, budget)
         if pct:
+            if lo == 0 or block_end(lo - 1) == lo:      # a new block: k grows now only
+                steps = seen
             hi = min(hi, block_end(lo))
         items = [(*head, steps, profile, a, min(a + size, hi), target)
                  for a in range(lo, hi, size)]
@@ -140,7 +143,7 @@ def _waves(be: Backend, budget: int, progress: Callable[[int, int], None] | None
         for x in range(len(items)):
             cov[0] = merge(cov[0], got[x][2])
         if pct:
-            steps = max([steps] + [got[x][1] for x in range(len(items))])
+            seen = max([seen] + [got[x][1] for x in range(len(items))])
         done[0] = lo = hi
     return None, steps
 

@@ -25,7 +25,7 @@ from .controlled import Runnable, Seeded, yielding
 
 
 # The default bug depth, from a measurement on the mini workloads (README, Strategies).
-DEPTH = 3
+DEPTH = 5
 
 
 class PCT(Seeded):
