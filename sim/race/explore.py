@@ -21,7 +21,7 @@ from ..sched.coverage import merge
 from ..spec import RunSpec
 from ..sweep.backends import Backend, make_backend
 from .repro import Reproducer
-from .runs import run_spec
+from .runs import refuse_controlled, run_spec
 from .target import Target, signature
 
 
@@ -112,6 +112,7 @@ def explore(spec: RunSpec, max_preemptions: int = 2, *, reduction: bool = True,
             stop_at_first: bool = False) -> ExploreOutcome:
     """Every schedule of `spec` within `max_preemptions`; with several jobs (on a backend of
     sim.sweep.backends: local, dask or serial) the first decision's subtrees in parallel."""
+    refuse_controlled(spec, "dfs")
     t0 = time.monotonic()
     if (jobs <= 1 and backend != "dask") or backend == "serial" or stop_at_first:
         out = _search(spec, DFS(max_preemptions, reduction), budget, target, stop_at_first)

@@ -21,8 +21,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..result import Result
-from ..scenarios import SCENARIOS
-from ..sched import HUNT_STRATEGIES, PCT, REGISTRY, Delays, RandomWalk, Replay
+from ..sched import HUNT_STRATEGIES, PCT, Delays, RandomWalk, Replay
 from ..sched.coverage import merge
 from ..sched.pct import DEPTH as PCT_DEPTH
 from ..spec import RunSpec
@@ -30,7 +29,7 @@ from ..sweep.backends import Backend, make_backend
 from .explore import explore
 from .profile import delay_profile
 from .repro import Reproducer
-from .runs import run_spec
+from .runs import refuse_controlled, run_spec
 from .target import Target, signature
 
 STRATEGIES = HUNT_STRATEGIES
@@ -146,18 +145,6 @@ def _waves(be: Backend, budget: int, progress: Callable[[int, int], None] | None
             seen = max([seen] + [got[x][1] for x in range(len(items))])
         done[0] = lo = hi
     return None, steps
-
-
-def refuse_controlled(spec: RunSpec, strategy: str) -> None:
-    """A controlled strategy on a workload driven by timed sleeps cannot reach its windows:
-    steps take no time there, so every other actor is asleep until a later instant whenever
-    a task is inside one. Say so, and what works."""
-    if REGISTRY[strategy].controlled and SCENARIOS[spec.scenario].sleeps(spec.params):
-        raise InputError(
-            f"--strategy {strategy} cannot reach the race windows of workload "
-            f"'{spec.workload or spec.scenario}': its actors are driven by timed sleeps, and "
-            "in controlled mode steps take no time, so no other actor can run inside a "
-            "window; use --strategy delays (or seeds) on it, or a mini workload")
 
 
 def hunt(spec: RunSpec, strategy: str = "pct", budget: int = 1000, *,
