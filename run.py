@@ -18,6 +18,8 @@ from sim.engine.limits import Limits
 from sim.race import Reproducer, Target, explore, hunt, replay, shrink
 from sim.engine.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
+from sim.engine.sched import HUNT_STRATEGIES
+from sim.engine.sched.coverage import line as coverage_line
 from sim.sweep import make_sweep, parse_grid_arg, run_sweep
 from sim.sweep.backends import BACKENDS
 from sim.sweep.report import export_csv, plot, render, summarize
@@ -300,6 +302,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         print(f"hunt: interrupted after {out.executions} executions, no "
               f"{target.describe()} found", file=sys.stderr)
         return 130
+    print(coverage_line(out.coverage, out.executions))
     if out.found is None:
         print(f"hunt: no {target.describe()} in {out.executions} executions "
               f"({args.strategy}, {out.wall_s:.1f} s); raise --budget or try another "
@@ -316,6 +319,9 @@ def cmd_hunt(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     rep = Reproducer.load(args.file)
     result, v = replay(rep, args.variant)
+    if rep.edited:
+        print(f"replay: '{args.file}' was edited since it was made (its recipe no longer "
+              "matches its digest); it ran as it is now", file=sys.stderr)
     other = args.variant is not None and args.variant != rep.spec.variant
     if args.json:
         print(json.dumps({"reproduced": v is not None, "variant": result.variant,
@@ -458,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("hunt", help="run executions until one shows a violation")
     p.add_argument("workload", help="a name from workloads/ or a path to a .toml file")
     p.add_argument("--variant", default="v2.6.33")
-    p.add_argument("--strategy", choices=("random", "pct", "dfs", "seeds"), default="pct")
+    p.add_argument("--strategy", choices=HUNT_STRATEGIES, default="pct")
     p.add_argument("--budget", type=_pos_int, default=1000, help="executions at most")
     p.add_argument("--depth", type=_nonneg_int, default=None,
                    help="pct: the bug depth d (default 3); dfs: the preemption bound "

@@ -24,6 +24,30 @@ if TYPE_CHECKING:
     from sim.engine.kernel import Kernel
 
 
+# Locks the kernel takes with spin_lock_irq / spin_lock_irqsave on the modelled paths: while
+# one is held, interrupts are off on that CPU (isolate_lru_page and putback take lru_lock
+# with irqs off; the page cache's tree_lock is irq-safe).
+IRQ_OFF_LOCKS = frozenset(("&zone->lru_lock", "&mapping->tree_lock"))
+
+
+def may_preempt(task: Task) -> bool:
+    """May the kernel preempt `task` here, or may it sleep? The one place that says so, from
+    the task's state alone: not while preempt_count > 0 (a spinlock held or spun for, an
+    mmu_gather, preempt_disable, and an RCU read-side section when rcu_read_lock raises it,
+    i.e. with non-preemptible RCU), nor with interrupts off."""
+    return task.preempt_count == 0 and irqs_enabled(task)
+
+
+def irqs_enabled(task: Task) -> bool:
+    """Are interrupts on for `task` (may an interrupt handler run on its CPU now)? Off only
+    while it holds an irq-safe lock (IRQ_OFF_LOCKS); no modelled path disables them
+    otherwise."""
+    for h in task.held:
+        if h.lock.cls.name in IRQ_OFF_LOCKS:
+            return False
+    return True
+
+
 class CpuSet:
     def __init__(self, k: "Kernel", n: int, sched_latency_us: float,
                  min_granularity_us: float, wakeup_preempt_prob: float) -> None:
@@ -97,7 +121,7 @@ class CpuSet:
             self.free.append(cpu)
 
     def should_preempt(self, task: Task) -> bool:
-        if not self.runqueue or task.preempt_count:
+        if not self.runqueue or not may_preempt(task):
             return False
         if task.need_resched:
             return True

@@ -67,14 +67,16 @@ class KernelEnvironment(simpy.Environment):
         """Move the clock forward to `t` with nothing happening (a run's time limit)."""
         self._now = t
 
-    def call_at_priority(self, fn: Callable[[Event], None], priority: int) -> None:
-        """Run fn at the current instant once every event of a lower priority value has run
-        (SimPy: URGENT=0, NORMAL=1); a triggered event with one callback."""
+    def call_at_priority(self, fn: Callable[[Event], None], priority: int,
+                         delay: float = 0.0) -> None:
+        """Run fn `delay` from now (default: at the current instant) once every event of a
+        lower priority value has run (SimPy: URGENT=0, NORMAL=1); a triggered event with
+        one callback."""
         ev = Event(self)
         ev._ok = True
         ev._value = None
         ev.callbacks.append(fn)
-        self.schedule(ev, priority, 0)
+        self.schedule(ev, priority, delay)
 
 
 class Oops(Exception):

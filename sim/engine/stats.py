@@ -314,6 +314,9 @@ class Window:
     extra: dict[str, Any] = field(default_factory=dict)           # an oracle's own figures
     hit_classes: dict[str, int] = field(default_factory=dict)
     open: dict[Any, OpenWindow] = field(default_factory=dict)
+    # candidate sites: the kernel functions in which a choice point of an actor holding this
+    # window open is a place to delay it (sim.engine.sched.delays); keys are task ids then
+    sites: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"count": self.count, "closed": len(self.widths),
@@ -352,8 +355,9 @@ class Windows:
     def __init__(self) -> None:
         self.kinds: dict[str, Window] = {}
 
-    def declare(self, name: str, doc: str) -> None:
-        self.kinds.setdefault(name, Window(name, doc))
+    def declare(self, name: str, doc: str, sites: tuple[str, ...] = ()) -> None:
+        """A kind of window; `sites` names its candidate sites (Window.sites)."""
+        self.kinds.setdefault(name, Window(name, doc, sites=tuple(sites)))
 
     def open(self, name: str, key: Any, now: float, obj: Any = None) -> None:
         w = self.kinds.get(name)

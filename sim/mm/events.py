@@ -10,6 +10,10 @@
   (the old page unlocked, or given up before it was locked).
 - PteChange: a pte was written (set_pte_at) or cleared (pte_clear).
 - VmBug: a kernel path met a BUG_ON-like condition (kernel paths report nothing themselves).
+- PageMappedTest: a page_mapped() test that is all that proves a page's anon_vma live (no
+  reference is held on it): 2.6.35's unmap_and_move before its atomic_inc, and
+  page_lock_anon_vma before its spin_lock (`locked` False) and at 2.6.36's re-check under
+  the lock (`locked` True).
 """
 
 from __future__ import annotations
@@ -71,3 +75,12 @@ class PteChange(NamedTuple):
     vpn: int
     old: Pte | None
     new: Pte | None
+
+
+class PageMappedTest(NamedTuple):
+    task: Task
+    page: Page
+    ptr: AnonVmaPtr | None   # page_anon_vma(page) as read with the test
+    via: str
+    mapped: bool
+    locked: bool = False     # the re-check, made holding the anon_vma's lock

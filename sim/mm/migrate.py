@@ -18,7 +18,7 @@ from sim.mm.objects import (AddressSpace, AnonVmaPtr, MigrationContext, Page, Pa
 from sim.engine.rcu import rcu_read_lock, rcu_read_unlock
 from sim.engine.task import Task
 from sim.mm import EAGAIN, EBUSY, ENOMEM, SWAP_AGAIN, TTU_MIGRATION, Oops, ksm
-from sim.mm.events import AnonVmaAccess, MigrationBegin, MigrationEnd, VmBug
+from sim.mm.events import AnonVmaAccess, MigrationBegin, MigrationEnd, PageMappedTest, VmBug
 from sim.mm.memcontrol import mem_cgroup_prepare_migration
 from sim.mm.page_alloc import alloc_page, get_page, get_page_unless_zero, put_page
 from sim.mm.pgtable import is_migration_entry, mk_pte, pte_offset_map_lock, set_pte_at
@@ -326,7 +326,10 @@ def unmap_and_move_v2635(k: "MmKernel", task: Task, get_new_page: NewPage, priva
         if PageAnon(page):
             rcu_read_lock(k, task)
             rcu_locked = True
-            if not page_mapped(page):
+            mapped = page_mapped(page)
+            k.hooks.emit(PageMappedTest(task, page, page_anon_vma(page), "unmap_and_move",
+                                        mapped))
+            if not mapped:
                 skip = True
             else:
                 yield from k.step(task, k.costs.lock_op, page)

@@ -20,7 +20,7 @@ from sim.mm.page_alloc import put_page
 from sim.mm.pgtable import (make_hwpoison_entry, make_migration_entry, pte_clear, pte_lockptr,
                       pte_offset_map_lock, pte_present, set_pte_at)
 from sim.mm.slab import kmem_cache_alloc, kmem_cache_free
-from sim.mm.events import AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed, VmBug
+from sim.mm.events import AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed, PageMappedTest, VmBug
 from sim.mm.vmscan import lru_cache_add
 
 if TYPE_CHECKING:
@@ -188,6 +188,7 @@ def page_lock_anon_vma_v2633(k: "MmKernel", task: Task, page: Page) -> Gen:
     if ptr is None or not page_mapped(page):
         rcu_read_unlock(k, task)
         return None
+    k.hooks.emit(PageMappedTest(task, page, ptr, "page_lock_anon_vma", True))
     yield from anon_vma_lock(k, task, ptr, "page_lock_anon_vma", page)
     return ptr
 
@@ -204,7 +205,10 @@ def page_lock_anon_vma_v2636(k: "MmKernel", task: Task, page: Page) -> Gen:
     if ptr is None or not page_mapped(page):
         rcu_read_unlock(k, task)
         return None
+    k.hooks.emit(PageMappedTest(task, page, ptr, "page_lock_anon_vma", True))
     yield from anon_vma_lock(k, task, ptr, "page_lock_anon_vma", page, speculative=True)
+    k.hooks.emit(PageMappedTest(task, page, ptr, "page_lock_anon_vma", page_mapped(page),
+                                locked=True))
     if not page_mapped(page):
         # "if it has been unmapped, we have no security against the anon_vma structure
         # being freed and reused"

@@ -17,10 +17,11 @@ from typing import Any
 
 from sim.result import Result
 from sim.engine.sched import DFS
+from sim.engine.sched.coverage import merge
 from sim.spec import RunSpec
 from sim.sweep.backends import Backend, make_backend
 from sim.race.repro import Reproducer
-from sim.race.runs import run_spec
+from sim.race.runs import refuse_controlled, run_spec
 from sim.race.target import Target, signature
 
 
@@ -34,6 +35,7 @@ class ExploreOutcome:
     wall_s: float = 0.0
     max_preemptions: int = 2
     interrupted: bool = False          # Ctrl-C: what ran so far (not complete)
+    coverage: dict[str, Any] | None = None   # sim.engine.sched.coverage, summed over executions
 
     def merge(self, other: "ExploreOutcome") -> None:
         self.executions += other.executions
@@ -41,6 +43,7 @@ class ExploreOutcome:
         self.states |= other.states
         self.complete = self.complete and other.complete
         self.interrupted = self.interrupted or other.interrupted
+        self.coverage = merge(self.coverage, other.coverage)
         for key, rep in other.violations.items():
             self.violations.setdefault(key, rep)
 
@@ -74,6 +77,7 @@ def _walk(spec: RunSpec, dfs: DFS, budget: int | None, target: Target | None,
     while True:
         result = run_spec(spec, strategy=dfs)
         out.executions += 1
+        out.coverage = merge(out.coverage, result.schedule.get("coverage"))
         if not dfs.blocked:
             out.states.add(digest(result))
             for v in result.violations:
@@ -108,6 +112,7 @@ def explore(spec: RunSpec, max_preemptions: int = 2, *, reduction: bool = True,
             stop_at_first: bool = False) -> ExploreOutcome:
     """Every schedule of `spec` within `max_preemptions`; with several jobs (on a backend of
     sim.sweep.backends: local, dask or serial) the first decision's subtrees in parallel."""
+    refuse_controlled(spec, "dfs")
     t0 = time.monotonic()
     if (jobs <= 1 and backend != "dask") or backend == "serial" or stop_at_first:
         out = _search(spec, DFS(max_preemptions, reduction), budget, target, stop_at_first)

@@ -3,7 +3,10 @@
     {"format": 1, "simulator_version": "0.2.0", "workload": ..., "scenario": ...,
      "params": {...resolved...}, "variant": ..., "seed": ..., "limits": {...},
      "strategy": {how it was found}, "choices": [actor ids], "events": N,
-     "violation": {"kind", "harm", "via", "time_us"}}
+     "violation": {"kind", "harm", "via", "time_us"}, "digest": ...}
+
+`digest` is a digest of the recipe (recipe_digest): a file edited since (another parameter,
+seed, variant, pick or choice) still loads and runs, but says that it was edited.
 
 A timed-model reproducer (found by seeds) has no choices: its seed is the whole schedule. A
 controlled one is replayed strictly (sim.engine.sched.Replay): the same seed and the same choices
@@ -12,6 +15,7 @@ give the same run, event for event; a choice that no longer fits is reported and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field, replace
@@ -23,7 +27,7 @@ from sim.kinds import KINDS
 from sim.errors import InputError
 from sim.result import Result
 from sim.scenarios import SCENARIOS
-from sim.engine.sched import Replay, ReplayDivergence
+from sim.engine.sched import IRQ_US, Replay, ReplayDivergence, make_strategy
 from sim.spec import LIMIT_KEYS, RunSpec
 from sim.race.runs import run_spec
 from sim.race.target import Target
@@ -39,15 +43,18 @@ class Reproducer:
     events: int = 0
     violation: dict[str, Any] = field(default_factory=dict)
     timed: bool = False
+    edited: bool = False        # loaded from a file whose recipe no longer fits its digest
 
     def to_dict(self) -> dict[str, Any]:
         s = self.spec
-        return {"format": FORMAT, "simulator_version": __version__, "workload": s.workload,
-                "scenario": s.scenario, "params": s.params, "variant": s.variant,
-                "seed": s.seed, "limits": {k: getattr(s, k) for k in LIMIT_KEYS
-                                           if getattr(s, k) is not None},
-                "strategy": self.strategy, "timed": self.timed, "choices": self.choices,
-                "events": self.events, "violation": self.violation}
+        d = {"format": FORMAT, "simulator_version": __version__, "workload": s.workload,
+             "scenario": s.scenario, "params": s.params, "variant": s.variant,
+             "seed": s.seed, "limits": {k: getattr(s, k) for k in LIMIT_KEYS
+                                        if getattr(s, k) is not None},
+             "strategy": self.strategy, "timed": self.timed, "choices": self.choices,
+             "events": self.events, "violation": self.violation}
+        d["digest"] = recipe_digest(d)
+        return d
 
     def save(self, path: str | os.PathLike) -> None:
         try:
@@ -85,7 +92,20 @@ class Reproducer:
         spec = RunSpec(d["scenario"], d["params"], d["variant"], d["seed"],
                        workload=d["workload"], **d.get("limits", {}))
         return cls(spec, d["strategy"], d["choices"], d["events"], d["violation"],
-                   d.get("timed", False))
+                   d.get("timed", False),
+                   edited="digest" in d and d["digest"] != recipe_digest(d))
+
+
+RECIPE = ("workload", "scenario", "params", "variant", "seed", "limits", "strategy", "timed",
+          "choices")
+
+
+def recipe_digest(d: dict[str, Any]) -> str:
+    """A digest of what makes the run (workload, parameters, variant, seed, limits, and the
+    strategy with its picks or the choices): an edited reproducer no longer fits it."""
+    recipe = {k: d.get(k) for k in RECIPE}
+    text = json.dumps(recipe, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 FIELDS = ("scenario", "params", "variant", "seed", "workload", "strategy", "choices",
@@ -135,6 +155,18 @@ def matches(result: Result, want: dict[str, Any]) -> Any:
                  target.match(v)), None)
 
 
+def timed_strategy(rep: Reproducer) -> Any:
+    """The timed model as the reproducer ran it: its injected delays (a delays reproducer,
+    sim.engine.sched.delays: exactly its picks), or none (a seed)."""
+    how = rep.strategy
+    if how.get("name") == "delays" or "picks" in how:
+        return make_strategy({"name": "delays", "picks": how.get("picks", []),
+                              "generic": how.get("generic", []),
+                              "preempt_us": how.get("preempt_us"),
+                              "irq_us": how.get("irq_us", IRQ_US)})
+    return None
+
+
 def replay(rep: Reproducer, variant: str | None = None) -> tuple[Result, Any]:
     """Run it again: (the result, its matching violation or None). A recorded choice that
     does not fit raises InputError naming it.
@@ -146,7 +178,7 @@ def replay(rep: Reproducer, variant: str | None = None) -> tuple[Result, Any]:
     spec = rep.spec if variant is None or variant == rep.spec.variant else \
         replace(rep.spec, variant=variants.get(variant).name)
     if rep.timed:
-        result = run_spec(spec)
+        result = run_spec(spec, strategy=timed_strategy(rep))
     elif spec is not rep.spec:
         strat = Replay(rep.choices, prefix=True)
         result = run_spec(spec, strategy=strat)

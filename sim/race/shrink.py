@@ -21,9 +21,9 @@ from typing import Any
 from sim.errors import InputError
 from sim.result import Result
 from sim.scenarios import SCENARIOS
-from sim.engine.sched import Replay, default_choice
+from sim.engine.sched import Delays, Replay, default_choice
 from sim.race.explore import explore
-from sim.race.repro import Reproducer, matches, replay
+from sim.race.repro import Reproducer, matches, replay, timed_strategy
 from sim.race.runs import run_spec
 from sim.race.target import Target
 
@@ -60,6 +60,8 @@ def shrink(rep: Reproducer, max_tries: int = 2000, search_budget: int = 5000) ->
     result, v = replay(rep)
     if v is None:
         raise InputError("the reproducer does not show its violation: nothing to shrink")
+    if timed_strategy(rep) is not None:
+        return _shrink_delays(rep, result, max_tries)
     timed = rep.timed
     devs = None if timed else deviations(rep)
     before = sizes(rep, devs, result)
@@ -160,3 +162,67 @@ def _ddmin(devs: dict[int, int], test: Any, budget: Any) -> dict[int, int]:
     if len(items) == 1 and test({}):
         items = []
     return dict(items)
+
+
+def _shrink_delays(rep: Reproducer, result: Result, max_tries: int) -> ShrinkOutcome:
+    """A delays reproducer (sim.engine.sched.delays): ddmin over its injected delays, then each
+    delay shortened (to a quarter, a half, three quarters of it, shortest first), then the
+    scenario's workload keys made smaller, the seed kept; repeated until nothing helps."""
+    how = rep.strategy
+    spec = rep.spec
+    tries = 0
+    fixed = {"generic": how.get("generic", []), "preempt_us": how.get("preempt_us")}
+    picks = {int(p[0]): (str(p[1]), float(p[2])) for p in how.get("picks", [])}
+
+    def run(s: Any, d: dict[int, tuple[str, float]]) -> Result:
+        return run_spec(s, strategy=Delays(picks=[[n, kd, us] for n, (kd, us) in
+                                                  sorted(d.items())], **fixed))
+
+    def shows(s: Any, d: dict[int, tuple[str, float]]) -> bool:
+        nonlocal tries
+        tries += 1
+        return matches(run(s, d), rep.violation) is not None
+
+    def size(s: Any, d: dict[int, tuple[str, float]], r: Result) -> dict[str, Any]:
+        return {"delays": len(d), "delayed_us": round(sum(us for _, us in d.values()), 3),
+                "events": r.events, **{k: s.params.get(k)
+                                        for k in SCENARIOS[s.scenario].shrink}}
+
+    before = size(spec, picks, result)
+    changed = True
+    while changed and tries < max_tries:
+        changed = False
+        if picks:
+            smaller = _ddmin(picks, lambda d: shows(spec, d), lambda: tries < max_tries)
+            if len(smaller) < len(picks):
+                picks, changed = smaller, True
+        for n in sorted(picks):
+            kind, us = picks[n]
+            for f in (0.25, 0.5, 0.75):
+                if tries >= max_tries:
+                    break
+                cand = {**picks, n: (kind, round(us * f, 3))}
+                if cand[n][1] > 0 and shows(spec, cand):
+                    picks, changed = cand, True
+                    break
+        for key, smaller_values in SCENARIOS[spec.scenario].shrink.items():
+            for value in smaller_values(spec.params[key]):
+                if tries >= max_tries:
+                    break
+                cand_spec = replace(spec, params={**spec.params, key: value})
+                try:
+                    SCENARIOS[spec.scenario].validate(cand_spec.params)
+                except InputError:
+                    continue
+                if shows(cand_spec, picks):
+                    spec, changed = cand_spec, True
+                    break
+    strat = Delays(picks=[[n, kd, us] for n, (kd, us) in sorted(picks.items())], **fixed)
+    final = run_spec(spec, strategy=strat)
+    v = matches(final, rep.violation)
+    assert v is not None
+    out = Reproducer(spec, {**strat.spec(), "from": {k: how.get(k) for k in
+                                                    ("name", "seed", "execution")}},
+                     [], final.events, {**rep.violation, "time_us": round(v.time_us, 3)},
+                     True)
+    return ShrinkOutcome(before, size(spec, picks, final), out, final, tries)

@@ -35,6 +35,9 @@ class Scenario:
     footprint: Callable[[dict[str, Any]], int] = lambda p: 64 << 20
     # parameters shrinking may make smaller: key -> smaller values to try, smallest first
     shrink: dict[str, Callable[[Any], list[Any]]] = field(default_factory=dict)
+    # are its actors driven by timed sleeps (then controlled strategies cannot reach its
+    # race windows: sim.race.hunt.refuse_controlled)?
+    sleeps: Callable[[dict[str, Any]], bool] = lambda p: False
 
     def schema(self) -> dict[str, Param]:
         return schema_dict(KERNEL_PARAMS + self.params)
@@ -45,7 +48,9 @@ SCENARIOS: dict[str, Scenario] = {
                                  lock_calibration.PARAMS, lock_calibration.build,
                                  validate=lock_calibration.validate),
     "mm": Scenario("mm", mm.__doc__ or "", mm.PARAMS, mm.build, MmKernel,
-                   validate=mm.validate, footprint=mm.footprint),
+                   validate=mm.validate, footprint=mm.footprint, shrink=mm.SHRINK,
+                   sleeps=lambda p: True),
     "mm-mini": Scenario("mm-mini", mini.__doc__ or "", mini.PARAMS, mini.build, MmKernel,
-                        validate=mini.validate, shrink=mini.SHRINK),
+                        validate=mini.validate, shrink=mini.SHRINK,
+                        sleeps=lambda p: p["memcg_reclaim_prob"] > 0),
 }

@@ -6,7 +6,8 @@ is asked to choose among the runnable actors: the parked tasks, and `rcu` (RCU_T
 grace period has no reader left holding it up, so that when the grace period ends (and its
 callbacks run: a slab page returned to the page allocator) is a choice too. The chosen task
 runs to its next choice point or until it blocks; a task woken from a sleep parks again
-before it runs, so wake-ups are choices as well. Step costs are ignored (only sleeps advance
+before it runs, so wake-ups are choices as well. A task at yield() with no one else able to
+run lets the clock reach the next event first (time passes while it polls). Step costs are ignored (only sleeps advance
 time), and the policy is the scheduler: it may switch tasks at any step, except that tasks
 are pinned to CPUs (task i on CPU i mod cpus) and a task with preemption off keeps its CPU
 (`_on_cpu`), as on the real machine.
@@ -24,8 +25,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from simpy.events import Event
 
+from sim.engine.cpu import may_preempt
 from sim.engine.task import Task
 from sim.engine.sched.base import YIELD, Step, Strategy
+from sim.engine.sched.coverage import Coverage
 
 DECIDE = 2        # after URGENT (0) and NORMAL (1) events at the same instant
 RCU_TID = -1      # the RCU grace-period machinery, as an actor
@@ -63,6 +66,7 @@ class Controlled(Strategy):
         self.env = k.env
         k.cpus.pinned = True
         k.rcu.controlled = True
+        self.cov = Coverage(k)
 
     def choose(self, runnable: tuple[Runnable, ...], current: int | None) -> int:
         """The policy: the id of one of `runnable` (two or more, in id order)."""
@@ -105,6 +109,17 @@ class Controlled(Strategy):
             runnable = (Runnable(RCU_TID, "rcu", rcu),) + runnable
         if not runnable:
             return
+        tasks = [r for r in runnable if r.tid != RCU_TID]
+        if len(tasks) == 1 and tasks[0].obj is YIELD:
+            t = self.env.next_time()
+            if t is not None:
+                # yield() with no other task to run: on the machine the task goes on polling
+                # (lru_add_drain_all, a rescan), and time passes; here steps take none, so
+                # let the clock reach the next event (a sleeper's wake-up), then decide
+                # (else offline_pages' retry loop spins at one instant and never times out)
+                self._pending = True
+                self.env.call_at_priority(self._decide, DECIDE, t - self.env.now)
+                return
         if len(runnable) == 1:
             tid = runnable[0].tid
             self.forced(runnable[0])
@@ -114,6 +129,12 @@ class Controlled(Strategy):
                 raise ValueError(f"{self.name} chose {tid}, not runnable")
             self.choices.append(tid)
             self.decisions.append(Decision(self.count, runnable, self.current, tid))
+            cov = self.cov
+            for r in runnable:          # a window holder at a candidate site: another could run
+                if r.tid >= 0:
+                    c = cov.candidate(self.gated[r.tid][0])
+                    if c is not None:
+                        cov.reached(*c)
         self.count += 1
         self.k.instant_steps += 1           # a step takes no time here: livelock accounting
         if tid == RCU_TID:
@@ -134,7 +155,7 @@ class Controlled(Strategy):
         n = self.k.cpus.n
         holder: dict[int, int] = {}
         for t in self.k.tasks:
-            if t is not None and t.preempt_count > 0 and t.state != "dead":
+            if t is not None and t.state != "dead" and not may_preempt(t):
                 holder.setdefault(t.tid % n, t.tid)
         if not holder:
             return runnable
@@ -143,7 +164,7 @@ class Controlled(Strategy):
 
     def record(self) -> dict[str, Any]:
         return {"strategy": self.name, "choices": list(self.choices),
-                "decisions": self.count}
+                "decisions": self.count, "coverage": self.cov.summary()}
 
 
 class Seeded(Controlled):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sim.mm.checks.invariants import Invariants
 from sim.mm.checks.kasan import AnonVmaChecker
 from sim.mm.checks.migration import MigrationChecker
-from sim.mm.checks.windows import MigrationWindows
+from sim.mm.checks.windows import MigrationWindows, PointerWindows
 
 if TYPE_CHECKING:
     from sim.mm.kernel import MmKernel
@@ -37,6 +37,7 @@ ORACLES: dict[str, Callable[["MmKernel", dict[str, Any]], Any]] = {
     "kasan": AnonVmaChecker,
     "migration": MigrationChecker,
     "windows": MigrationWindows,
+    "pointer_windows": PointerWindows,
     "invariants": Invariants,
 }
 

@@ -17,6 +17,18 @@ Hit classes: `freed_before_start`, the anon_vma was already freed when unmap_and
 while the migrating task was in no RCU read-side section (in 2.6.33: before unmap_and_move's rcu_read_lock, Mel Gorman's case;
 nothing keeps its slab page from being destroyed); `slab_released`, by the time the walk
 locked it, its slab page had gone back to the page allocator (the bug the commit warns of).
+
+Three narrower windows (PointerWindows), each from a page_mapped() test that is all that
+proves a page's anon_vma live to the use of the pointer it read: 2.6.35's check-then-increment
+in unmap_and_move (`anon_vma_check_then_inc`, to its atomic_inc), page_lock_anon_vma's
+read-then-lock (`anon_vma_read_then_lock`, to its spin_lock being granted) and 2.6.36's
+lock-then-recheck (`anon_vma_lock_then_recheck`, from the lock to the re-check). Hit = the
+anon_vma was freed while open.
+
+Each window names its *candidate sites* (Windows.declare): the kernel functions in which a
+choice point of the actor holding it open is a place where delaying that actor can let
+another free the object (sim.engine.sched.delays injects delays there; the coverage line counts
+them). The strategies know no kernel function by name: these declarations are the list.
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.engine.hooks import RunEnd
 from sim.mm.events import (AnonVmaAccess, AnonVmaAllocated, AnonVmaFreed, MigrationBegin,
-                         MigrationEnd)
+                         MigrationEnd, PageMappedTest)
 from sim.mm.objects import PageAnon, PageKsm, page_anon_vma
 
 if TYPE_CHECKING:
@@ -34,6 +46,13 @@ if TYPE_CHECKING:
 
 NAME = "migration_anon_vma"
 WALKS = frozenset(("rmap_walk_anon", "remove_anon_migration_ptes"))
+# hot-remove's window: from unmap_and_move's start (its page lock) to the walk; delays in
+# unmap_and_move itself and in the memcg charge between lock_page and rcu_read_lock, and in
+# the page move before the walk
+SITES = ("mem_cgroup_prepare_migration", "unmap_and_move", "move_to_new_page")
+CHECK_THEN_INC = "anon_vma_check_then_inc"
+READ_THEN_LOCK = "anon_vma_read_then_lock"
+LOCK_THEN_RECHECK = "anon_vma_lock_then_recheck"
 
 
 class MigrationWindows:
@@ -42,7 +61,7 @@ class MigrationWindows:
         self.w = k.windows
         self.w.declare(NAME, "unmap_and_move of an anon page: from its start to the anon_vma "
                              "lock of remove_migration_ptes' walk; hit = that anon_vma was "
-                             "freed meanwhile (or before)")
+                             "freed meanwhile (or before)", SITES)
         self.live = 0                     # anon_vmas allocated now
         self.live_area = 0.0              # time integral of `live` (anon_vma-us)
         self.frees = 0
@@ -105,3 +124,49 @@ class MigrationWindows:
 
     def on_end(self, ev: MigrationEnd) -> None:
         self.w.discard(NAME, ev.task.tid)
+
+
+class PointerWindows:
+    """The check-then-increment, read-then-lock and lock-then-recheck windows (module doc),
+    keyed by task id, hit when their anon_vma is freed while open."""
+
+    def __init__(self, k: "MmKernel", params: dict[str, Any]) -> None:
+        self.k = k
+        w = self.w = k.windows
+        w.declare(CHECK_THEN_INC, "2.6.35 unmap_and_move: from page_mapped() to "
+                  "atomic_inc(&page_anon_vma(page)->external_refcount); hit = that anon_vma "
+                  "was freed meanwhile", ("unmap_and_move",))
+        w.declare(READ_THEN_LOCK, "page_lock_anon_vma: from reading page_anon_vma() of a "
+                  "mapped page to holding its lock; hit = that anon_vma was freed meanwhile",
+                  ("page_lock_anon_vma",))
+        w.declare(LOCK_THEN_RECHECK, "2.6.36 page_lock_anon_vma: from holding the lock to "
+                  "re-checking page_mapped(); hit = that anon_vma was freed meanwhile",
+                  ("page_lock_anon_vma",))
+        k.hooks.subscribe(PageMappedTest, self.on_test)
+        k.hooks.subscribe(AnonVmaAccess, self.on_access)
+        k.hooks.subscribe(AnonVmaFreed, self.on_freed)
+
+    def on_test(self, ev: PageMappedTest) -> None:
+        tid, now = ev.task.tid, self.k.now
+        if ev.locked:
+            self.w.close(LOCK_THEN_RECHECK, tid, now)
+        elif ev.mapped and ev.ptr is not None:
+            name = CHECK_THEN_INC if ev.via == "unmap_and_move" else READ_THEN_LOCK
+            self.w.open(name, tid, now, ev.ptr)
+
+    def on_access(self, ev: AnonVmaAccess) -> None:
+        tid, now = ev.task.tid, self.k.now
+        if ev.access.startswith("atomic_inc"):
+            self.w.close(CHECK_THEN_INC, tid, now)
+        elif ev.access == "spin_lock" and ev.held and ev.via == "page_lock_anon_vma":
+            self.w.close(READ_THEN_LOCK, tid, now)
+            if ev.speculative:
+                self.w.open(LOCK_THEN_RECHECK, tid, now, ev.ptr)
+
+    def on_freed(self, ev: AnonVmaFreed) -> None:
+        av, gen = ev.ptr.av, ev.ptr.gen
+        for name in (CHECK_THEN_INC, READ_THEN_LOCK, LOCK_THEN_RECHECK):
+            for ow in self.w.opened(name).values():
+                p = ow.obj
+                if p is not None and p.av is av and p.gen == gen:
+                    ow.hit = True

@@ -130,6 +130,24 @@ PARAMS: tuple[Param, ...] = (
 )
 
 
+def _fewer(v: float, floor: float) -> list[float]:
+    """Smaller values to try, smallest first: a quarter, a half, three quarters."""
+    return [x for x in (v / 4, v / 2, 3 * v / 4) if x >= floor]
+
+
+def _ints(v: int, floor: int) -> list[int]:
+    return sorted({x for x in (floor, v // 4, v // 2, 3 * v // 4) if floor <= x < v})
+
+
+# What shrinking a timed reproducer may make smaller, smallest first (the seed is kept).
+SHRINK: dict[str, Callable[[Any], list[Any]]] = {
+    "duration_ms": lambda v: _fewer(v, 1.0),
+    "processes": lambda v: _ints(v, 1),
+    "pages_per_process": lambda v: _ints(v, 1),
+    "memory_blocks": lambda v: _ints(v, 2),
+}
+
+
 @dataclass(eq=False)
 class Proc:
     pid: int
