@@ -9,12 +9,13 @@ import os
 import re
 import sys
 import time
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 import sim
 from sim import report
 from sim.errors import InputError
 from sim.limits import Limits
+from sim.outputs import check_output, output_in, pipe_safe_stdout, write_atomic
 from sim.race import Reproducer, Target, explore, hunt, replay, shrink
 from sim.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
@@ -104,43 +105,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_trace(path: str | None) -> IO[str] | None:
-    """Open --trace's file before the run, so a bad path costs nothing."""
-    if path is None:
-        return None
-    if not path.strip():
-        raise InputError("--trace needs a file name (FILE.json)")
-    if os.path.isdir(path):
-        raise InputError(f"--trace: '{path}' is a directory; give a file name (FILE.json)")
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"--trace: cannot write '{path}': {e.strerror}") from None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    overrides = parse_sets(args.set or [])
-    trace_file = open_trace(args.trace)
-    try:
-        r = sim.simulate(args.workload, variant=args.variant, seed=args.seed, params=overrides,
-                         trace=trace_file is not None, trace_limit=args.trace_limit,
-                         max_events=args.max_events, max_wall_s=args.max_wall_s,
-                         max_memory=args.max_memory)
-    except BaseException:
-        if trace_file is not None:
-            trace_file.close()
-            os.unlink(trace_file.name)
-        raise
+    spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
+                        params=parse_sets(args.set or []), max_events=args.max_events,
+                        max_wall_s=args.max_wall_s, max_memory=args.max_memory)
+    if args.trace is not None:          # checked, not opened: nothing is touched before the run
+        check_output(args.trace, "--trace")
+    r = sim.simulate(spec, trace=args.trace is not None, trace_limit=args.trace_limit)
     d: dict[str, Any] = r.to_dict()
     print(json.dumps(d, indent=2) if args.json else report.run_summary(d), flush=True)
     failed = False
-    if trace_file is not None:
+    if args.trace is not None:
         try:
-            with trace_file:
-                json.dump(r.chrome_trace, trace_file)
-        except OSError as e:
-            print(f"run.py: error: the trace could not be written to '{args.trace}': "
-                  f"{e.strerror}; the result above is complete", file=sys.stderr)
+            write_atomic(args.trace, lambda f: json.dump(r.chrome_trace, f), "--trace")
+        except InputError as e:
+            print(f"run.py: error: {one_line(str(e))}; the result above is complete",
+                  file=sys.stderr)
             failed = True
         else:
             other = (r.chrome_trace or {}).get("otherData", {})
