@@ -110,14 +110,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                         params=parse_sets(args.set or []), max_events=args.max_events,
                         max_wall_s=args.max_wall_s, max_memory=args.max_memory)
     if args.trace is not None:          # checked, not opened: nothing is touched before the run
-        check_output(args.trace, "--trace")
+        check_output(args.trace, "the trace (--trace)")
     r = sim.simulate(spec, trace=args.trace is not None, trace_limit=args.trace_limit)
     d: dict[str, Any] = r.to_dict()
     print(json.dumps(d, indent=2) if args.json else report.run_summary(d), flush=True)
     failed = False
     if args.trace is not None:
         try:
-            write_atomic(args.trace, lambda f: json.dump(r.chrome_trace, f), "--trace")
+            write_atomic(args.trace, lambda f: json.dump(r.chrome_trace, f),
+                         "the trace (--trace)")
         except InputError as e:
             print(f"run.py: error: {one_line(str(e))}; the result above is complete",
                   file=sys.stderr)
@@ -247,14 +248,13 @@ def _hunt_target(args: argparse.Namespace) -> Any:
 
 def _check_writable(path: str) -> None:
     """Refuse an output path before the work, not after (nothing computed is lost)."""
-    existed = os.path.lexists(path)
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as e:
-        raise InputError(f"cannot write the reproducer to '{path}': {e.strerror}") from None
-    if not existed:
-        os.remove(path)
+    check_output(path, "the reproducer")
+
+
+def shrunk_path(file: str) -> str:
+    """uaf.json -> uaf.shrunk.json, beside it (only the last suffix is replaced)."""
+    stem, ext = os.path.splitext(file)
+    return (stem if ext == ".json" else file) + ".shrunk.json"
 
 
 def _save(rep: Any, path: str) -> None:
@@ -270,7 +270,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
                         params=parse_sets(args.set or []), max_events=args.max_events)
     target = _hunt_target(args)
-    path = args.out or "reproducer.json"
+    path = "reproducer.json" if args.out is None else args.out
     _check_writable(path)
     progress = _Progress(unit="execution", verb="hunt")
     try:
@@ -331,7 +331,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_shrink(args: argparse.Namespace) -> int:
     rep = Reproducer.load(args.file)
-    path = args.out or str(args.file).replace(".json", "") + ".shrunk.json"
+    path = shrunk_path(args.file) if args.out is None else args.out
     _check_writable(path)
     out = shrink(rep)
     _save(out.reproducer, path)
@@ -351,13 +351,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
     spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
                         params=parse_sets(args.set or []), max_events=args.max_events)
     target = None if args.kind is None else _hunt_target(args)
-    _check_writable(f"{args.out_prefix}0.json")
+    prefix = output_in(args.out_prefix, "explore-violation-")
+    _check_writable(f"{prefix}0.json")
     out = explore(spec, args.max_preemptions, reduction=not args.no_reduction,
                   budget=args.budget, jobs=args.jobs, backend=args.backend,
                   address=args.address, target=target)
     paths = []
     for i, rep in enumerate(out.violations.values()):
-        path = f"{args.out_prefix}{i}.json"
+        path = f"{prefix}{i}.json"
         _save(rep, path)
         paths.append(path)
     if args.json:
@@ -502,16 +503,17 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_export)
 
     try:
-        args = ap.parse_args(argv)
-        return args.fn(args)
+        with pipe_safe_stdout():
+            args = ap.parse_args(argv)
+            return args.fn(args)
     except InputError as e:
         print(f"run.py: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("run.py: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+    except BrokenPipeError:            # stderr gone too: the exit code still tells
+        return 1
 
 
 if __name__ == "__main__":

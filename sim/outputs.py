@@ -27,26 +27,28 @@ def _special(path: str) -> bool:
 
 def check_output(path: str | os.PathLike, what: str) -> str:
     """Refuse, before any work, an output path that cannot be written; create nothing.
-    Returns the path as text. `what` names it in the message (e.g. "--trace")."""
+    Returns the path as text. `what` names it in the message: "cannot write {what} '{path}':
+    why" (e.g. what="the trace (--trace)")."""
     p = os.fspath(path)
     if not isinstance(p, str) or not p.strip():
         raise InputError(f"{what} needs a file name, got {p!r}")
+
+    def refuse(why: str) -> InputError:
+        return InputError(f"cannot write {what} to '{p}': {why}")
     if os.path.isdir(p):
-        raise InputError(f"{what}: '{p}' is a directory; give a file name")
+        raise refuse("it is a directory; give a file name")
     if _special(p):
         if not os.access(p, os.W_OK):
-            raise InputError(f"{what}: cannot write '{p}': permission denied")
+            raise refuse("permission denied")
         return p
     real = os.path.realpath(p)
     parent = os.path.dirname(real) or "."
     if not os.path.isdir(parent):
-        raise InputError(f"{what}: cannot write '{p}': its directory '{parent}' does not "
-                         "exist")
+        raise refuse(f"its directory '{parent}' does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{what}: cannot write '{p}': its directory '{parent}' is not "
-                         "writable")
+        raise refuse(f"its directory '{parent}' is not writable")
     if os.path.exists(real) and not os.access(real, os.W_OK):
-        raise InputError(f"{what}: cannot write '{p}': the file is not writable")
+        raise refuse("the file is not writable")
     return p
 
 
@@ -76,7 +78,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[Any]], None], what
                 os.unlink(tmp)                 # our own temporary file, never `path`
             raise
     except OSError as e:
-        raise InputError(f"{what}: cannot write '{p}': {e.strerror or e}") from None
+        raise InputError(f"cannot write {what} to '{p}': {e.strerror or e}") from None
 
 
 def _permissions(tmp: str, target: str) -> None:
@@ -104,12 +106,19 @@ def output_in(prefix: str, default_name: str) -> str:
 
 
 @contextlib.contextmanager
-def pipe_safe_stdout(stream: Any) -> Iterator[Any]:
-    """Yield a stand-in for `stream` that, once the reader has gone (EPIPE), sends the rest
-    of the output to /dev/null: the command finishes and its exit code still says what the
-    result was."""
-    guard = _PipeGuard(stream)
-    yield guard
+def pipe_safe_stdout() -> Iterator[Any]:
+    """Within it, sys.stdout is a stand-in that, once the reader has gone (EPIPE), sends the
+    rest of the output to /dev/null: the command finishes and its exit code still says what
+    the result was (for the command line; the library itself never prints)."""
+    import sys
+    real = sys.stdout
+    guard = _PipeGuard(real)
+    sys.stdout = guard
+    try:
+        yield guard
+    finally:
+        guard.flush()
+        sys.stdout = real
 
 
 class _PipeGuard:

@@ -103,3 +103,45 @@ def test_output_prefix_naming_a_directory_means_files_inside_it(tmp_path):
         str(tmp_path / "explore-violation-")
     assert output_in(str(tmp_path) + "/", "e-") == str(tmp_path / "e-")
     assert output_in(str(tmp_path / "mine-"), "e-") == str(tmp_path / "mine-")
+
+
+def _closed_pipe_run(root, *args):
+    """Run the CLI with stdout a pipe whose reader has already gone (EPIPE on the first
+    write, deterministically)."""
+    import subprocess
+    import sys
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([sys.executable, str(root / "run.py"), *args], stdout=w,
+                           stderr=subprocess.PIPE, text=True, cwd=root, timeout=300)
+    finally:
+        os.close(w)
+    return p
+
+
+def test_a_closed_stdout_keeps_the_exit_code(root, tmp_path):
+    """`set -o pipefail; run.py replay uaf.json | head -1` exited 0 (BrokenPipeError ended
+    it) instead of 1 (the violation reproduced)."""
+    rep = tmp_path / "uaf.json"
+    p = _closed_pipe_run(root, "hunt", "hotremove-exit-mini", "--kind",
+                         "anon_vma_use_after_free", "--out", str(rep))
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert json.loads(rep.read_text())["violation"]["kind"] == "anon_vma_use_after_free"
+    p = _closed_pipe_run(root, "replay", str(rep))
+    assert p.returncode == 1 and p.stderr == "", p.stderr
+
+
+def test_shrink_writes_beside_its_input_replacing_only_the_last_suffix():
+    """`run.py shrink my.json.d/uaf.json` wrote to my.d/uaf.shrunk.json."""
+    assert cli_main.shrunk_path("my.json.d/uaf.json") == "my.json.d/uaf.shrunk.json"
+    assert cli_main.shrunk_path("r.json") == "r.shrunk.json"
+    assert cli_main.shrunk_path("r.txt") == "r.txt.shrunk.json"
+
+
+def test_empty_output_names_are_refused_before_the_work(capsys, tmp_path, monkeypatch):
+    """`run.py hunt hotremove-exit-mini --out ''` silently wrote reproducer.json."""
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = _main(["hunt", "hotremove-exit-mini", "--out", ""], capsys)
+    assert rc == 2 and out == "" and "needs a file name" in err
+    assert os.listdir(tmp_path) == []

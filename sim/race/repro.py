@@ -20,6 +20,7 @@ from typing import Any
 from .. import __version__, variants
 from ..checks import KINDS
 from ..errors import InputError
+from ..outputs import write_text
 from ..result import Result
 from ..scenarios import SCENARIOS
 from ..sched import Replay, ReplayDivergence
@@ -50,12 +51,8 @@ class Reproducer:
                 "events": self.events, "violation": self.violation}
 
     def save(self, path: str | os.PathLike) -> None:
-        try:
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, indent=1)
-                f.write("\n")
-        except OSError as e:
-            raise InputError(f"cannot write the reproducer to '{path}': {e.strerror}") from None
+        text = json.dumps(self.to_dict(), indent=1) + "\n"
+        write_text(path, text, "the reproducer")      # temporary file + rename
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Reproducer":
