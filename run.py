@@ -20,7 +20,8 @@ from sim.race import Reproducer, Target, explore, hunt, replay, shrink
 from sim.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
 from sim.sweep import make_sweep, parse_grid_arg, run_sweep
-from sim.sweep.backends import BACKENDS
+from sim.sweep.backends import BACKENDS, check_backend, machine_cpus, usable_jobs
+from sim.sweep.grid import MAX_RUNS
 from sim.sweep.report import export_csv, plot, render, summarize
 from sim.workload import load, parse_sets
 
@@ -194,7 +195,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                                 ("max_memory", args.max_memory)) if v is not None}
     sweep = make_sweep(args.workload, variants=args.variant,
                        grid=[parse_grid_arg(g) for g in args.grid or []], reps=args.reps,
-                       seed=args.seed, overrides=parse_sets(args.set or []), limits=limits)
+                       seed=args.seed, overrides=parse_sets(args.set or []), limits=limits,
+                       max_runs=args.max_runs)
+    _check_jobs(args)
     progress = _Progress()
     try:
         out = run_sweep(sweep, args.out, backend=args.backend, jobs=args.jobs,
@@ -210,15 +213,32 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_jobs(args: argparse.Namespace) -> None:
+    """Refuse a bad --backend/--address pair before the work; say when --jobs is capped."""
+    check_backend(args.backend, args.address)
+    if args.jobs is not None and usable_jobs(args.jobs, args.backend) < args.jobs:
+        print(f"run.py: --jobs {args.jobs} is more than this machine's {machine_cpus()} CPUs; "
+              f"running {machine_cpus()} worker processes", file=sys.stderr)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     summary = summarize(args.dir)
-    paths = plot(summary, args.dir) if summary["runs"] else []
+    if not args.json:
+        print(render(summary), flush=True)       # the report first: a plot may fail
+    paths, failed = [], None
+    if summary["runs"]:
+        try:
+            paths = plot(summary, args.dir)
+        except InputError as e:
+            failed = e
     if args.json:
         print(json.dumps({**summary, "plots": [str(p) for p in paths]}, indent=2))
-    else:
-        print(render(summary))
-        for p in paths:
-            print(f"plot written to {p}")
+    for p in paths if not args.json else []:
+        print(f"plot written to {p}")
+    if failed is not None:
+        print(f"run.py: error: {one_line(str(failed))}; the report above is complete",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -272,6 +292,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     target = _hunt_target(args)
     path = "reproducer.json" if args.out is None else args.out
     _check_writable(path)
+    _check_jobs(args)
     progress = _Progress(unit="execution", verb="hunt")
     try:
         out = hunt(spec, args.strategy, args.budget, target=target, depth=args.depth,
@@ -353,6 +374,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     target = None if args.kind is None else _hunt_target(args)
     prefix = output_in(args.out_prefix, "explore-violation-")
     _check_writable(f"{prefix}0.json")
+    _check_jobs(args)
     out = explore(spec, args.max_preemptions, reduction=not args.no_reduction,
                   budget=args.budget, jobs=args.jobs, backend=args.backend,
                   address=args.address, target=target)
@@ -434,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     _backend_args(p)
     p.add_argument("--batch", type=_pos_int, default=None, metavar="N",
                    help="runs per task (default: about eight tasks per job)")
+    p.add_argument("--max-runs", type=_pos_int, default=MAX_RUNS, metavar="N",
+                   help=f"refuse a sweep of more runs than this (default {MAX_RUNS:,})")
     p.add_argument("--max-events", type=_pos_int, default=None)
     p.add_argument("--max-wall-s", type=_pos_seconds, default=None, metavar="S")
     p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE")

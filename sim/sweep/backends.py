@@ -14,6 +14,8 @@ of jobs, ran them.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import re
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -113,7 +115,7 @@ class DaskCluster(Backend):
                 self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1,
                                             processes=True, dashboard_address=None)
                 self.client = Client(self.cluster)
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:
             raise InputError(f"no Dask scheduler answers at {address}: {e}; start one with "
                              "`dask scheduler` and workers with `dask worker ADDRESS`") from None
         self.jobs = max(1, sum(w.get("nthreads", 1) for w in
@@ -132,11 +134,46 @@ class DaskCluster(Backend):
 
 
 BACKENDS = ("local", "dask", "serial")
+_ADDRESS = re.compile(r"([a-z]+://)?(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):[0-9]{1,5}/?", re.ASCII)
+
+
+def check_backend(name: "str | Backend", address: str | None) -> None:
+    """Refuse, before any work, an address the backend would ignore or could not parse."""
+    if isinstance(name, Backend):
+        return
+    if name not in BACKENDS:
+        raise InputError(f"unknown backend {name!r}; valid: " + ", ".join(BACKENDS))
+    if address is None:
+        return
+    if name != "dask":
+        raise InputError(f"--address is for --backend dask; the {name} backend would ignore "
+                         f"it (give --backend dask --address {address}, or no --address)")
+    if not _ADDRESS.fullmatch(address):
+        raise InputError(f"--address {address!r} is not a scheduler address; give "
+                         "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786)")
+
+
+def machine_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def usable_jobs(jobs: int | None, backend: "str | Backend" = "local") -> int:
+    """Worker processes to start on this machine: the CPU count by default, and never more
+    (more processes than CPUs only cost memory). A Dask scheduler elsewhere is not capped."""
+    cpus = machine_cpus()
+    if jobs is None:
+        return cpus
+    return jobs if backend == "dask" or isinstance(backend, Backend) else min(jobs, cpus)
 
 
 def make_backend(name: "str | Backend", jobs: int, address: str | None = None) -> Backend:
     if isinstance(name, Backend):       # one made already (or a test's own)
         return name
+    check_backend(name, address)
+    jobs = usable_jobs(jobs, name)
     if name == "serial":
         return Serial()
     if name == "local":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..outputs import check_output, write_atomic
 from ..stats import LogHistogram, wilson
 from ..scenarios import SCENARIOS
 from .grid import SweepDef
@@ -328,17 +329,20 @@ def _width_hists(out: Path, summary: dict[str, Any]) -> dict[str, tuple[list, li
 
 
 def _save(fig: Any, path: Path, plt: Any) -> Path:
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Through a temporary file renamed into place; InputError names a plot that cannot be
+    written (the summary it plots is not lost: the caller has it)."""
+    try:
+        write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110), "the plot",
+                     binary=True)
+    finally:
+        plt.close(fig)
     return path
 
 
 def export_csv(out: str | os.PathLike, csv: str | os.PathLike) -> int:
+    check_output(csv, "the CSV (--csv)")           # before reading the store
     df = load_results(out)
-    try:
-        df.to_csv(csv, index=False)
-    except OSError as e:
-        raise InputError(f"--csv: cannot write '{csv}': {e.strerror}") from None
+    write_atomic(csv, lambda f: df.to_csv(f, index=False), "the CSV (--csv)")
     return len(df)
 
 
