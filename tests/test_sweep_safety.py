@@ -5,6 +5,7 @@ and refused beyond a documented limit before anything is built."""
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -86,14 +87,23 @@ def test_report_of_a_read_only_sweep_prints_and_names_the_plot(sweeps, tmp_path,
     assert "rates.png" in err and len(err.strip().splitlines()) == 1
     assert (d / "rates.png").is_dir() and not any(p.name.endswith(".tmp") for p in d.iterdir())
     (d / "rates.png").rmdir()
-    os.chmod(d, 0o555)                       # read-only (root ignores it: sqlite still reads)
+    for name in ("rates.png", "lock_wait.png", "window_widths.png"):
+        (d / name).unlink(missing_ok=True)
+    immutable = subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode == 0
+    if not immutable:
+        os.chmod(d, 0o555)
     try:
+        if not immutable and os.access(d, os.W_OK):
+            pytest.skip("no way to make a directory read-only here (root without chattr)")
         store = Store(d)
         assert store.count() == 3
         store.close()
-        rc, out, err = _main(["report", str(d), "--json"], capsys)
-        assert '"runs": 3' in out and "Traceback" not in err
+        rc, out, err = _main(["report", str(d)], capsys)
+        assert rc == 2 and "3/3 runs" in out and "cannot write the plot" in err, err
+        assert not [p for p in d.iterdir() if p.suffix in (".png", ".tmp")]
     finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(d)])
         os.chmod(d, 0o755)
 
 
