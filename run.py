@@ -38,13 +38,13 @@ _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?", re.ASCII | re.I
 
 
 def _nonneg_int(text: str) -> int:
-    if not _INT.fullmatch(text.strip()):
+    if not _INT.fullmatch(text):              # ASCII digits only: no ' 2', '+2', '٣'
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return int(text)
 
 
 def _pos_int(text: str) -> int:
-    if not _INT.fullmatch(text.strip()) or int(text) == 0:
+    if not _INT.fullmatch(text) or int(text) == 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
 
@@ -61,7 +61,7 @@ def _pos_seconds(text: str) -> float:
 
 def _size(text: str) -> int:
     """Bytes: 4G, 512M, 2048K, 1.5GiB, or a plain number of bytes."""
-    m = _SIZE.fullmatch(text.strip())
+    m = _SIZE.fullmatch(text)
     if not m:
         raise argparse.ArgumentTypeError(f"expected a size such as 4G, 512M or 1073741824, "
                                          f"got {text!r}")

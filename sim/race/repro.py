@@ -63,6 +63,8 @@ class Reproducer:
             raise InputError(f"cannot read '{path}': {e.strerror}") from None
         except ValueError as e:
             raise InputError(f"'{path}' is not a reproducer (not JSON: {e})") from None
+        except RecursionError:
+            raise InputError(f"'{path}' is not a reproducer (JSON nested too deeply)") from None
         return cls.from_dict(d, str(path))
 
     @classmethod
