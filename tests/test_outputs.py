@@ -145,3 +145,25 @@ def test_empty_output_names_are_refused_before_the_work(capsys, tmp_path, monkey
     rc, out, err = _main(["hunt", "hotremove-exit-mini", "--out", ""], capsys)
     assert rc == 2 and out == "" and "needs a file name" in err
     assert os.listdir(tmp_path) == []
+
+
+def test_an_interrupted_parallel_explore_keeps_what_its_subtrees_found(root, tmp_path):
+    """`run.py explore ... --jobs 2`, Ctrl-C after 4.8 s of work, printed "0 executions,
+    violations: none" (the serial explore keeps what it found)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, str(root / "run.py"), "explore",
+                             "hotremove-exit-mini", "--jobs", "2", "--max-preemptions", "3",
+                             "--out-prefix", str(tmp_path) + "/", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=root)
+    time.sleep(6)                                 # about 1,000 executions on 2 CPUs
+    proc.send_signal(signal.SIGINT)               # the coordinator only (kill -INT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    d = json.loads(out)
+    assert d["interrupted"] is True and d["complete"] is False
+    assert d["executions"] > 0 and d["violations"]
+    assert len(d["reproducers"]) == len(d["violations"])

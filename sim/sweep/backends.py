@@ -56,7 +56,11 @@ class Backend:
     name = "base"
     jobs = 1
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            drain: bool = False) -> Iterator[tuple[int, Any]]:
+        """With drain=True, Ctrl-C is passed on to the items running (fn must then return
+        what it has so far, not raise) and their results are still yielded before
+        KeyboardInterrupt is raised; where that is impossible, it is raised at once."""
         raise NotImplementedError
 
     def map(self, batches: list[Batch]) -> Iterator[Done]:
@@ -79,7 +83,8 @@ class Serial(Backend):
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = 1
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            drain: bool = False) -> Iterator[tuple[int, Any]]:
         for i, item in enumerate(items):
             yield i, fn(item)
 
@@ -91,8 +96,36 @@ class LocalPool(Backend):
         self.jobs = jobs
         self.pool = multiprocessing.get_context().Pool(jobs, initializer=_ignore_sigint)
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        yield from self.pool.imap_unordered(_indexed, [(fn, i, x) for i, x in enumerate(items)])
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            drain: bool = False) -> Iterator[tuple[int, Any]]:
+        it = self.pool.imap_unordered(_indexed, [(fn, i, x) for i, x in enumerate(items)])
+        if not drain:
+            yield from it
+            return
+        interrupted = False
+        for _ in range(len(items)):
+            while True:
+                try:
+                    got = it.next(timeout=0.2) if interrupted else it.next()
+                    break
+                except KeyboardInterrupt:
+                    interrupted = True
+                    self._interrupt_workers()
+                except multiprocessing.TimeoutError:
+                    self._interrupt_workers()      # items that started after the first
+            yield got
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def _interrupt_workers(self) -> None:
+        """SIGINT to each worker (Ctrl-C on a terminal does that too; `kill -INT` of this
+        process does not); a worker outside fn ignores it (_ignore_sigint)."""
+        for proc in getattr(self.pool, "_pool", []):      # the Pool's worker processes
+            if proc.pid is not None:
+                try:
+                    os.kill(proc.pid, signal.SIGINT)
+                except OSError:
+                    pass
 
     def close(self) -> None:
         self.pool.terminate()
@@ -121,7 +154,8 @@ class DaskCluster(Backend):
         self.jobs = max(1, sum(w.get("nthreads", 1) for w in
                                self.client.scheduler_info().get("workers", {}).values()))
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            drain: bool = False) -> Iterator[tuple[int, Any]]:
         from distributed import as_completed
         futures = {self.client.submit(fn, x, pure=False): i for i, x in enumerate(items)}
         for f in as_completed(list(futures)):
