@@ -201,13 +201,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     progress = _Progress()
     try:
         out = run_sweep(sweep, args.out, backend=args.backend, jobs=args.jobs,
-                        address=args.address, batch=args.batch, progress=progress)
+                        address=args.address, batch=args.batch, progress=progress,
+                        keep_rows=False)
     finally:
         progress.close()
-    print(f"sweep {args.out}: {len(out.rows)}/{out.total} runs stored ({out.ran} now, "
+    print(f"sweep {args.out}: {out.stored}/{out.total} runs stored ({out.ran} now, "
           f"{out.skipped} already there); `python run.py report {args.out}` summarises them")
     if out.interrupted:
-        print(f"run.py: interrupted; {len(out.rows)} runs are stored and the same command "
+        print(f"run.py: interrupted; {out.stored} runs are stored and the same command "
               "resumes the sweep", file=sys.stderr)
         return 130
     return 0

@@ -192,3 +192,11 @@ def test_sweep_refusals_are_one_line(tmp_path, capsys, argv, needle):
     _one_line_2(rc, err)
     assert needle in err and out == ""
     assert os.listdir(tmp_path) == []
+
+
+def test_the_command_line_does_not_read_a_whole_store_back(tmp_path):
+    """`sweep` kept every stored row in memory to print their count."""
+    sweep = make_sweep(MINI, reps=3, limits={"max_events": 3000})
+    out = run_sweep(sweep, tmp_path / "s", backend="serial", keep_rows=False)
+    assert out.rows == [] and out.stored == 3 and out.total == 3
+    assert run_sweep(sweep, tmp_path / "s", backend="serial").stored == 3

@@ -196,11 +196,10 @@ def _range(p: Param, spec: dict[str, Any], where: str, max_runs: int) -> tuple[A
                for i in range(steps)]
     else:
         raw = [lo + i * (hi - lo) / (steps - 1) for i in range(steps)]
-    out: list[Any] = []
+    out: dict[Any, None] = {}                  # in order, without duplicates (linear time)
     for x in raw:
-        v = p.coerce(int(round(x)) if p.type is int else float(f"{x:.6g}"), f" ({where})")
-        if v not in out:
-            out.append(v)
+        out.setdefault(p.coerce(int(round(x)) if p.type is int else float(f"{x:.6g}"),
+                                f" ({where})"))
     return tuple(out)
 
 

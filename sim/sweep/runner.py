@@ -31,6 +31,7 @@ class SweepOutcome:
     ran: int
     rows: list[dict[str, Any]]
     interrupted: bool = False
+    stored: int = 0        # runs in the store (or kept) at the end
 
 
 def run_key(cell_key: str, rep: int) -> str:
@@ -63,11 +64,13 @@ def windows(batches: Iterator[Batch], n: int) -> Iterator[list[Batch]]:
 
 def run_sweep(sweep: SweepDef, out: str | os.PathLike | None = None, *,
               backend: str = "local", jobs: int | None = None, address: str | None = None,
-              batch: int | None = None, progress: Progress | None = None) -> SweepOutcome:
+              batch: int | None = None, progress: Progress | None = None,
+              keep_rows: bool = True) -> SweepOutcome:
     """Run every cell x replication not yet stored in `out` (None: keep rows in memory).
     Returns the rows of the whole sweep, in cell and replication order. Runs are made and
     sent a window at a time (never the whole grid at once); `jobs` beyond the machine's
-    CPUs is capped (sim.sweep.backends.usable_jobs)."""
+    CPUs is capped (sim.sweep.backends.usable_jobs). keep_rows=False (the command line)
+    returns no rows, only their count: a large stored sweep is not read back into memory."""
     check_backend(backend, address)
     jobs = usable_jobs(jobs, backend)
     d = check_dir(out, sweep) if out is not None else None
@@ -114,12 +117,14 @@ def run_sweep(sweep: SweepDef, out: str | os.PathLike | None = None, *,
             be.close()
         if store is not None:
             try:
-                all_rows = store.rows()
+                stored = store.count()
+                all_rows = store.rows() if keep_rows else []
             finally:
                 store.close()
     if store is None:
         all_rows = [json.loads(r[4]) for r in sorted(rows.values(), key=lambda r: (r[1], r[2]))]
-    return SweepOutcome(total, total - todo_n, len(rows), all_rows, interrupted)
+        stored = len(all_rows)
+    return SweepOutcome(total, total - todo_n, len(rows), all_rows, interrupted, stored)
 
 
 def stored_rows(out: str | os.PathLike) -> list[dict[str, Any]]:
