@@ -22,6 +22,7 @@ from sim.scenarios import SCENARIOS
 from sim.sweep import make_sweep, parse_grid_arg, run_sweep
 from sim.sweep.backends import BACKENDS, check_backend, machine_cpus, usable_jobs
 from sim.sweep.grid import MAX_RUNS
+from sim.sweep.store import check_dir
 from sim.sweep.report import export_csv, plot, render, summarize
 from sim.workload import load, parse_sets
 
@@ -197,6 +198,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                        grid=[parse_grid_arg(g) for g in args.grid or []], reps=args.reps,
                        seed=args.seed, overrides=parse_sets(args.set or []), limits=limits,
                        max_runs=args.max_runs)
+    check_backend(args.backend, args.address)
+    check_dir(args.out, sweep)               # every refusal before the --jobs note
     _check_jobs(args)
     progress = _Progress()
     try:
@@ -217,7 +220,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _check_jobs(args: argparse.Namespace) -> None:
     """Refuse a bad --backend/--address pair before the work; say when --jobs is capped."""
     check_backend(args.backend, args.address)
-    if args.jobs is not None and usable_jobs(args.jobs, args.backend) < args.jobs:
+    if args.backend == "local" and args.jobs is not None and \
+            usable_jobs(args.jobs, args.backend) < args.jobs:
         print(f"run.py: --jobs {args.jobs} is more than this machine's {machine_cpus()} CPUs; "
               f"running {machine_cpus()} worker processes", file=sys.stderr)
 

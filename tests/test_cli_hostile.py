@@ -154,6 +154,7 @@ commands = st.one_of(
 @example(argv=["run", MINI, "--variant", "nope", "--trace", "dev", "--max-events", "2000"])
 @example(argv=["run", MINI, "--trace", "p.json", "--max-memory", "1", "--max-events", "2000"])
 @example(argv=["report", "bad"])
+@example(argv=["sweep", MINI, "--out", "p.json", "--jobs", "64", "--max-events", "2000"])
 @example(argv=["replay", "nest.json"])
 def test_any_command_ends_cleanly_and_touches_only_its_outputs(template, tmp_path_factory,
                                                                monkeypatch, capsys, argv):
