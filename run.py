@@ -9,19 +9,22 @@ import os
 import re
 import sys
 import time
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 import sim
 from sim import report
 from sim.errors import InputError
 from sim.engine.limits import Limits
+from sim.outputs import check_output, output_in, pipe_safe_stdout, write_atomic
 from sim.race import Reproducer, Target, explore, hunt, replay, shrink
 from sim.engine.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
 from sim.engine.sched import HUNT_STRATEGIES
 from sim.engine.sched.coverage import line as coverage_line
 from sim.sweep import make_sweep, parse_grid_arg, run_sweep
-from sim.sweep.backends import BACKENDS
+from sim.sweep.backends import BACKENDS, check_backend, machine_cpus, usable_jobs
+from sim.sweep.grid import MAX_RUNS
+from sim.sweep.store import check_dir
 from sim.sweep.report import export_csv, plot, render, summarize
 from sim.workload import load, parse_sets
 
@@ -38,13 +41,13 @@ _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?", re.ASCII | re.I
 
 
 def _nonneg_int(text: str) -> int:
-    if not _INT.fullmatch(text.strip()):
+    if not _INT.fullmatch(text):              # ASCII digits only: no ' 2', '+2', '٣'
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return int(text)
 
 
 def _pos_int(text: str) -> int:
-    if not _INT.fullmatch(text.strip()) or int(text) == 0:
+    if not _INT.fullmatch(text) or int(text) == 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
 
@@ -61,7 +64,7 @@ def _pos_seconds(text: str) -> float:
 
 def _size(text: str) -> int:
     """Bytes: 4G, 512M, 2048K, 1.5GiB, or a plain number of bytes."""
-    m = _SIZE.fullmatch(text.strip())
+    m = _SIZE.fullmatch(text)
     if not m:
         raise argparse.ArgumentTypeError(f"expected a size such as 4G, 512M or 1073741824, "
                                          f"got {text!r}")
@@ -106,43 +109,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_trace(path: str | None) -> IO[str] | None:
-    """Open --trace's file before the run, so a bad path costs nothing."""
-    if path is None:
-        return None
-    if not path.strip():
-        raise InputError("--trace needs a file name (FILE.json)")
-    if os.path.isdir(path):
-        raise InputError(f"--trace: '{path}' is a directory; give a file name (FILE.json)")
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"--trace: cannot write '{path}': {e.strerror}") from None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    overrides = parse_sets(args.set or [])
-    trace_file = open_trace(args.trace)
-    try:
-        r = sim.simulate(args.workload, variant=args.variant, seed=args.seed, params=overrides,
-                         trace=trace_file is not None, trace_limit=args.trace_limit,
-                         max_events=args.max_events, max_wall_s=args.max_wall_s,
-                         max_memory=args.max_memory)
-    except BaseException:
-        if trace_file is not None:
-            trace_file.close()
-            os.unlink(trace_file.name)
-        raise
+    spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
+                        params=parse_sets(args.set or []), max_events=args.max_events,
+                        max_wall_s=args.max_wall_s, max_memory=args.max_memory)
+    if args.trace is not None:          # checked, not opened: nothing is touched before the run
+        check_output(args.trace, "the trace (--trace)")
+    r = sim.simulate(spec, trace=args.trace is not None, trace_limit=args.trace_limit)
     d: dict[str, Any] = r.to_dict()
     print(json.dumps(d, indent=2) if args.json else report.run_summary(d), flush=True)
     failed = False
-    if trace_file is not None:
+    if args.trace is not None:
         try:
-            with trace_file:
-                json.dump(r.chrome_trace, trace_file)
-        except OSError as e:
-            print(f"run.py: error: the trace could not be written to '{args.trace}': "
-                  f"{e.strerror}; the result above is complete", file=sys.stderr)
+            write_atomic(args.trace, lambda f: json.dump(r.chrome_trace, f),
+                         "the trace (--trace)")
+        except InputError as e:
+            print(f"run.py: error: {one_line(str(e))}; the result above is complete",
+                  file=sys.stderr)
             failed = True
         else:
             other = (r.chrome_trace or {}).get("otherData", {})
@@ -215,31 +198,54 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                                 ("max_memory", args.max_memory)) if v is not None}
     sweep = make_sweep(args.workload, variants=args.variant,
                        grid=[parse_grid_arg(g) for g in args.grid or []], reps=args.reps,
-                       seed=args.seed, overrides=parse_sets(args.set or []), limits=limits)
+                       seed=args.seed, overrides=parse_sets(args.set or []), limits=limits,
+                       max_runs=args.max_runs)
+    check_backend(args.backend, args.address)
+    check_dir(args.out, sweep)               # every refusal before the --jobs note
+    _check_jobs(args)
     progress = _Progress()
     try:
         out = run_sweep(sweep, args.out, backend=args.backend, jobs=args.jobs,
-                        address=args.address, batch=args.batch, progress=progress)
+                        address=args.address, batch=args.batch, progress=progress,
+                        keep_rows=False)
     finally:
         progress.close()
-    print(f"sweep {args.out}: {len(out.rows)}/{out.total} runs stored ({out.ran} now, "
+    print(f"sweep {args.out}: {out.stored}/{out.total} runs stored ({out.ran} now, "
           f"{out.skipped} already there); `python run.py report {args.out}` summarises them")
     if out.interrupted:
-        print(f"run.py: interrupted; {len(out.rows)} runs are stored and the same command "
+        print(f"run.py: interrupted; {out.stored} runs are stored and the same command "
               "resumes the sweep", file=sys.stderr)
         return 130
     return 0
 
 
+def _check_jobs(args: argparse.Namespace) -> None:
+    """Refuse a bad --backend/--address pair before the work; say when --jobs is capped."""
+    check_backend(args.backend, args.address)
+    if args.backend == "local" and args.jobs is not None and \
+            usable_jobs(args.jobs, args.backend) < args.jobs:
+        print(f"run.py: --jobs {args.jobs} is more than this machine's {machine_cpus()} CPUs; "
+              f"running {machine_cpus()} worker processes", file=sys.stderr)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     summary = summarize(args.dir)
-    paths = plot(summary, args.dir) if summary["runs"] else []
+    if not args.json:
+        print(render(summary), flush=True)       # the report first: a plot may fail
+    paths, failed = [], None
+    if summary["runs"]:
+        try:
+            paths = plot(summary, args.dir)
+        except InputError as e:
+            failed = e
     if args.json:
         print(json.dumps({**summary, "plots": [str(p) for p in paths]}, indent=2))
-    else:
-        print(render(summary))
-        for p in paths:
-            print(f"plot written to {p}")
+    for p in paths if not args.json else []:
+        print(f"plot written to {p}")
+    if failed is not None:
+        print(f"run.py: error: {one_line(str(failed))}; the report above is complete",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -266,14 +272,13 @@ def _hunt_target(args: argparse.Namespace) -> Any:
 
 def _check_writable(path: str) -> None:
     """Refuse an output path before the work, not after (nothing computed is lost)."""
-    existed = os.path.lexists(path)
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as e:
-        raise InputError(f"cannot write the reproducer to '{path}': {e.strerror}") from None
-    if not existed:
-        os.remove(path)
+    check_output(path, "the reproducer")
+
+
+def shrunk_path(file: str) -> str:
+    """uaf.json -> uaf.shrunk.json, beside it (only the last suffix is replaced)."""
+    stem, ext = os.path.splitext(file)
+    return (stem if ext == ".json" else file) + ".shrunk.json"
 
 
 def _save(rep: Any, path: str) -> None:
@@ -289,8 +294,9 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
                         params=parse_sets(args.set or []), max_events=args.max_events)
     target = _hunt_target(args)
-    path = args.out or "reproducer.json"
+    path = "reproducer.json" if args.out is None else args.out
     _check_writable(path)
+    _check_jobs(args)
     progress = _Progress(unit="execution", verb="hunt")
     try:
         out = hunt(spec, args.strategy, args.budget, target=target, depth=args.depth,
@@ -354,7 +360,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_shrink(args: argparse.Namespace) -> int:
     rep = Reproducer.load(args.file)
-    path = args.out or str(args.file).replace(".json", "") + ".shrunk.json"
+    path = shrunk_path(args.file) if args.out is None else args.out
     _check_writable(path)
     out = shrink(rep)
     _save(out.reproducer, path)
@@ -374,13 +380,15 @@ def cmd_explore(args: argparse.Namespace) -> int:
     spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
                         params=parse_sets(args.set or []), max_events=args.max_events)
     target = None if args.kind is None else _hunt_target(args)
-    _check_writable(f"{args.out_prefix}0.json")
+    prefix = output_in(args.out_prefix, "explore-violation-")
+    _check_writable(f"{prefix}0.json")
+    _check_jobs(args)
     out = explore(spec, args.max_preemptions, reduction=not args.no_reduction,
                   budget=args.budget, jobs=args.jobs, backend=args.backend,
                   address=args.address, target=target)
     paths = []
     for i, rep in enumerate(out.violations.values()):
-        path = f"{args.out_prefix}{i}.json"
+        path = f"{prefix}{i}.json"
         _save(rep, path)
         paths.append(path)
     if args.json:
@@ -456,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     _backend_args(p)
     p.add_argument("--batch", type=_pos_int, default=None, metavar="N",
                    help="runs per task (default: about eight tasks per job)")
+    p.add_argument("--max-runs", type=_pos_int, default=MAX_RUNS, metavar="N",
+                   help=f"refuse a sweep of more runs than this (default {MAX_RUNS:,})")
     p.add_argument("--max-events", type=_pos_int, default=None)
     p.add_argument("--max-wall-s", type=_pos_seconds, default=None, metavar="S")
     p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE")
@@ -526,16 +536,17 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_export)
 
     try:
-        args = ap.parse_args(argv)
-        return args.fn(args)
+        with pipe_safe_stdout():
+            args = ap.parse_args(argv)
+            return args.fn(args)
     except InputError as e:
         print(f"run.py: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("run.py: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+    except BrokenPipeError:            # stderr gone too: the exit code still tells
+        return 1
 
 
 if __name__ == "__main__":

@@ -82,23 +82,20 @@ def _show(raw: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+_INT = re.compile(r"-?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def _parse_text(raw: str, t: type, where: str) -> Any:
-    s = raw.strip()
+    # Exactly as written: no surrounding spaces, no '+', no other spellings of a boolean.
     if t is bool:
-        low = s.lower()
-        if low in ("true", "1", "yes", "on"):
-            return True
-        if low in ("false", "0", "no", "off"):
-            return False
+        if raw in ("true", "false"):
+            return raw == "true"
         raise InputError(f"{where} must be true or false, got {_show(raw)}")
-    if t is int and _INT.fullmatch(s):
-        return int(s)
-    if t is float and _FLOAT.fullmatch(s):
-        return float(s)
+    if t is int and _INT.fullmatch(raw):
+        return int(raw)
+    if t is float and _FLOAT.fullmatch(raw):
+        return float(raw)
     kind = "an integer (decimal digits)" if t is int else "a decimal number"
     raise InputError(f"{where} must be {kind}, got {_show(raw)}")
 

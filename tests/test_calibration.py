@@ -75,3 +75,35 @@ def test_lock_stat_rows_are_self_consistent():
     assert row["waittime-min"] <= row["waittime-avg"] <= row["waittime-max"]
     assert row["con-bounces"] <= row["contentions"]
     assert row["acq-bounces"] <= row["acquisitions"]
+
+
+def _mm1_exact(n, think, hold):
+    """The closed form in exact rationals (no float until the end)."""
+    from fractions import Fraction
+    from math import perm
+    r = Fraction(hold) / Fraction(think)
+    terms = [perm(n, k) * r**k for k in range(n + 1)]
+    p0 = 1 / sum(terms)
+    busy = 1 - p0
+    in_system = sum(k * t for k, t in enumerate(terms)) * p0
+    return float(in_system / (busy / Fraction(hold)) - hold)
+
+
+@pytest.mark.parametrize("n", [1, 4, 170, 171, 300, 512])
+def test_finite_source_mm1_in_log_space_up_to_512_sources(n):
+    """`run.py run lock-calibration --set cpus=171 --set acquisitions=2000` raised
+    OverflowError in sim/queueing.py (N!/(N-k)! beyond a float from N = 171)."""
+    assert finite_source_mm1(n, 7.0, 3.0)["wait"] == pytest.approx(_mm1_exact(n, 7, 3),
+                                                                    rel=1e-9)
+
+
+def test_lock_calibration_with_171_cpus_prints_its_theory(capsys):
+    """`run.py run lock-calibration --set cpus=171 --set acquisitions=2000` (any cpus in
+    171..512 with spinlock or mutex) ended in an OverflowError after the run."""
+    import json
+    import run as cli_main
+    rc = cli_main.main(["run", "lock-calibration", "--set", "cpus=171", "--set",
+                        "acquisitions=2000", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert json.loads(out)["calibration"]

@@ -49,6 +49,7 @@ class Tracer:
         self.limit = limit
         self.events: list[dict[str, Any]] = []
         self.cut_at: float | None = None     # when the trace reached its limit
+        self.names: dict[int, str] = {}      # at the cut: the tasks the trace can name
         self._async_id = 0
         self._waiting: dict[str, int] = {}
         self._seq = itertools.count()   # global order of ring entries, for diagrams
@@ -111,6 +112,9 @@ class Tracer:
                            for t in self.k.tasks for name in reversed(t.stack))
         self.cut_at = now
         self.full = False
+        # Once not full, the kernel forgets long-dead tasks (their slot becomes None); the
+        # trace names every task that existed up to the cut, so keep their names now.
+        self.names = {t.tid: t.name for t in self.k.tasks if t is not None}
 
     def _counter(self, cls: str, n: int) -> None:
         self._emit({"ph": "C", "name": f"waiters {cls}", "pid": COUNTER_PID, "tid": 0,
@@ -126,11 +130,13 @@ class Tracer:
 
     def chrome_trace(self, tasks: Sequence[Task], ncpus: int) -> dict[str, Any]:
         meta: list[dict[str, Any]] = []
-        for t in tasks:
-            meta.append({"ph": "M", "name": "process_name", "pid": t.tid,
-                         "args": {"name": t.name}})
-            meta.append({"ph": "M", "name": "thread_name", "pid": t.tid, "tid": t.tid,
-                         "args": {"name": t.name}})
+        names = self.names if self.cut_at is not None else \
+            {t.tid: t.name for t in tasks if t is not None}
+        for tid, name in names.items():
+            meta.append({"ph": "M", "name": "process_name", "pid": tid,
+                         "args": {"name": name}})
+            meta.append({"ph": "M", "name": "thread_name", "pid": tid, "tid": tid,
+                         "args": {"name": name}})
         meta.append({"ph": "M", "name": "process_name", "pid": CPU_PID, "args": {"name": "CPUs"}})
         for c in range(ncpus):
             meta.append({"ph": "M", "name": "thread_name", "pid": CPU_PID, "tid": c,
@@ -141,7 +147,8 @@ class Tracer:
         # cut closed them).
         end = self.k.clock()
         closers = [{"ph": "E", "name": name, "pid": t.tid, "tid": t.tid, "ts": end}
-                   for t in tasks for name in reversed(t.stack)] if self.full else []
+                   for t in tasks if t is not None
+                   for name in reversed(t.stack)] if self.full else []
         other: dict[str, Any] = {"clock": "simulated microseconds",
                                  "truncated": self.cut_at is not None}
         if self.cut_at is not None:

@@ -11,6 +11,8 @@ pool or a Dask cluster), merged in the serial search's order.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,9 +103,21 @@ def _walk(spec: RunSpec, dfs: DFS, budget: int | None, target: Target | None,
 
 def _subtree(job: tuple[dict[str, Any], int, bool, int, set[int], int | None, Any]
              ) -> ExploreOutcome:
+    """One subtree, in a worker. Ctrl-C (passed on by the coordinator, or from the terminal)
+    ends it with what it found, marked interrupted, rather than losing it."""
     spec_d, bound, reduction, first, asleep, budget, target = job
-    dfs = DFS(bound, reduction, prefix=[first], prefix_sleep=asleep)
-    return _search(RunSpec.from_dict(spec_d), dfs, budget, target, False)
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        if main:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        dfs = DFS(bound, reduction, prefix=[first], prefix_sleep=asleep)
+        return _search(RunSpec.from_dict(spec_d), dfs, budget, target, False)
+    except KeyboardInterrupt:              # before the search began
+        return ExploreOutcome(max_preemptions=bound, interrupted=True)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old)
 
 
 def explore(spec: RunSpec, max_preemptions: int = 2, *, reduction: bool = True,
@@ -134,7 +148,7 @@ def explore(spec: RunSpec, max_preemptions: int = 2, *, reduction: bool = True,
     out = ExploreOutcome(complete=True, max_preemptions=max_preemptions)
     with make_backend(backend, min(jobs, len(jobs_)), address) as be:
         try:
-            for i, part in be.run(_subtree, jobs_):
+            for i, part in be.run(_subtree, jobs_, drain=True):
                 parts[i] = part
         except KeyboardInterrupt:
             out.interrupted, out.complete = True, False

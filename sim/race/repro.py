@@ -22,9 +22,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sim import __version__
-from sim.mm import variants
 from sim.kinds import KINDS
+from sim.mm import variants
 from sim.errors import InputError
+from sim.outputs import write_text
 from sim.result import Result
 from sim.scenarios import SCENARIOS
 from sim.engine.sched import IRQ_US, Replay, ReplayDivergence, make_strategy
@@ -57,12 +58,8 @@ class Reproducer:
         return d
 
     def save(self, path: str | os.PathLike) -> None:
-        try:
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, indent=1)
-                f.write("\n")
-        except OSError as e:
-            raise InputError(f"cannot write the reproducer to '{path}': {e.strerror}") from None
+        text = json.dumps(self.to_dict(), indent=1) + "\n"
+        write_text(path, text, "the reproducer")      # temporary file + rename
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Reproducer":
@@ -73,6 +70,8 @@ class Reproducer:
             raise InputError(f"cannot read '{path}': {e.strerror}") from None
         except ValueError as e:
             raise InputError(f"'{path}' is not a reproducer (not JSON: {e})") from None
+        except RecursionError:
+            raise InputError(f"'{path}' is not a reproducer (JSON nested too deeply)") from None
         return cls.from_dict(d, str(path))
 
     @classmethod

@@ -12,18 +12,24 @@ the simulator's batch-means estimate measures.
 from __future__ import annotations
 
 from collections import deque
-from math import factorial
+from math import exp, lgamma, log
 
 import numpy as np
 
 
 def finite_source_mm1(n: int, think: float, hold: float) -> dict[str, float]:
-    """M/M/1//N: p_k = p0 * N!/(N-k)! * (lambda/mu)^k; wait W = L/X - 1/mu."""
+    """M/M/1//N: p_k = p0 * N!/(N-k)! * (lambda/mu)^k; wait W = L/X - 1/mu.
+
+    The terms are summed in log space (log-sum-exp): N!/(N-k)! overflows a float from
+    N = 171, and the documented range of cpus goes to 512."""
     lam, mu = 1.0 / think, 1.0 / hold
-    r = lam / mu
-    terms = [factorial(n) / factorial(n - k) * r**k for k in range(n + 1)]
-    p0 = 1.0 / sum(terms)
-    probs = [p0 * t for t in terms]
+    logr = log(lam / mu)
+    logs = [lgamma(n + 1) - lgamma(n - k + 1) + k * logr for k in range(n + 1)]
+    top = max(logs)
+    scaled = [exp(x - top) for x in logs]
+    total = sum(scaled)
+    probs = [x / total for x in scaled]
+    p0 = probs[0]
     busy = 1.0 - p0
     in_system = sum(k * p for k, p in enumerate(probs))
     throughput = mu * busy

@@ -14,6 +14,8 @@ of jobs, ran them.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import re
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -54,7 +56,11 @@ class Backend:
     name = "base"
     jobs = 1
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            drain: bool = False) -> Iterator[tuple[int, Any]]:
+        """With drain=True, Ctrl-C is passed on to the items running (fn must then return
+        what it has so far, not raise) and their results are still yielded before
+        KeyboardInterrupt is raised; where that is impossible, it is raised at once."""
         raise NotImplementedError
 
     def map(self, batches: list[Batch]) -> Iterator[Done]:
@@ -77,7 +83,8 @@ class Serial(Backend):
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = 1
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            drain: bool = False) -> Iterator[tuple[int, Any]]:
         for i, item in enumerate(items):
             yield i, fn(item)
 
@@ -89,8 +96,36 @@ class LocalPool(Backend):
         self.jobs = jobs
         self.pool = multiprocessing.get_context().Pool(jobs, initializer=_ignore_sigint)
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        yield from self.pool.imap_unordered(_indexed, [(fn, i, x) for i, x in enumerate(items)])
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            drain: bool = False) -> Iterator[tuple[int, Any]]:
+        it = self.pool.imap_unordered(_indexed, [(fn, i, x) for i, x in enumerate(items)])
+        if not drain:
+            yield from it
+            return
+        interrupted = False
+        for _ in range(len(items)):
+            while True:
+                try:
+                    got = it.next(timeout=0.2) if interrupted else it.next()
+                    break
+                except KeyboardInterrupt:
+                    interrupted = True
+                    self._interrupt_workers()
+                except multiprocessing.TimeoutError:
+                    self._interrupt_workers()      # items that started after the first
+            yield got
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def _interrupt_workers(self) -> None:
+        """SIGINT to each worker (Ctrl-C on a terminal does that too; `kill -INT` of this
+        process does not); a worker outside fn ignores it (_ignore_sigint)."""
+        for proc in getattr(self.pool, "_pool", []):      # the Pool's worker processes
+            if proc.pid is not None:
+                try:
+                    os.kill(proc.pid, signal.SIGINT)
+                except OSError:
+                    pass
 
     def close(self) -> None:
         self.pool.terminate()
@@ -113,13 +148,14 @@ class DaskCluster(Backend):
                 self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1,
                                             processes=True, dashboard_address=None)
                 self.client = Client(self.cluster)
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:
             raise InputError(f"no Dask scheduler answers at {address}: {e}; start one with "
                              "`dask scheduler` and workers with `dask worker ADDRESS`") from None
         self.jobs = max(1, sum(w.get("nthreads", 1) for w in
                                self.client.scheduler_info().get("workers", {}).values()))
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            drain: bool = False) -> Iterator[tuple[int, Any]]:
         from distributed import as_completed
         futures = {self.client.submit(fn, x, pure=False): i for i, x in enumerate(items)}
         for f in as_completed(list(futures)):
@@ -132,11 +168,46 @@ class DaskCluster(Backend):
 
 
 BACKENDS = ("local", "dask", "serial")
+_ADDRESS = re.compile(r"([a-z]+://)?(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):[0-9]{1,5}/?", re.ASCII)
+
+
+def check_backend(name: "str | Backend", address: str | None) -> None:
+    """Refuse, before any work, an address the backend would ignore or could not parse."""
+    if isinstance(name, Backend):
+        return
+    if name not in BACKENDS:
+        raise InputError(f"unknown backend {name!r}; valid: " + ", ".join(BACKENDS))
+    if address is None:
+        return
+    if name != "dask":
+        raise InputError(f"--address is for --backend dask; the {name} backend would ignore "
+                         f"it (give --backend dask --address {address}, or no --address)")
+    if not _ADDRESS.fullmatch(address):
+        raise InputError(f"--address {address!r} is not a scheduler address; give "
+                         "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786)")
+
+
+def machine_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def usable_jobs(jobs: int | None, backend: "str | Backend" = "local") -> int:
+    """Worker processes to start on this machine: the CPU count by default, and never more
+    (more processes than CPUs only cost memory). A Dask scheduler elsewhere is not capped."""
+    cpus = machine_cpus()
+    if jobs is None:
+        return cpus
+    return jobs if backend == "dask" or isinstance(backend, Backend) else min(jobs, cpus)
 
 
 def make_backend(name: "str | Backend", jobs: int, address: str | None = None) -> Backend:
     if isinstance(name, Backend):       # one made already (or a test's own)
         return name
+    check_backend(name, address)
+    jobs = usable_jobs(jobs, name)
     if name == "serial":
         return Serial()
     if name == "local":

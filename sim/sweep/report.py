@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import InputError
+from sim.outputs import check_output, write_atomic
 from sim.engine.stats import LogHistogram, wilson
 from sim.scenarios import SCENARIOS
 from sim.sweep.grid import SweepDef
@@ -181,13 +182,18 @@ def render(summary: dict[str, Any]) -> str:
 
 # --- plots -----------------------------------------------------------------------------------
 
+def _numeric(values: list[Any]) -> bool:
+    return all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values)
+
+
 def _layout(summary: dict[str, Any]) -> tuple[str | None, list[str], list[str]]:
-    """The x axis (the first numeric axis, if any), the facets (one row per combination of
-    the other axes' values) and the variants (one line each)."""
+    """The x axis (the numeric axis with the most values; else the categorical one with the
+    most), the facets (one row per combination of the other axes' values) and the variants
+    (one line each)."""
     axes = summary["axes"]
-    xkey = next((k for k, v in axes.items()
-                 if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)),
-                None)
+    numeric = [k for k, v in axes.items() if _numeric(v)]
+    pool = numeric or list(axes)
+    xkey = max(pool, key=lambda k: len(axes[k]), default=None)   # first of the longest
     facets: list[str] = []
     for c in summary["cells"]:
         f = _facet(c, xkey)
@@ -200,39 +206,90 @@ def _facet(c: dict[str, Any], xkey: str | None) -> str:
     return " ".join(f"{k}={v}" for k, v in c["params"].items() if k != xkey) or "all cells"
 
 
+def log_spaced(xs: list[float]) -> bool:
+    """Values spread over a log range: positive, three or more, and more evenly spaced in
+    log than in linear terms (a `scale = "log"` range), or spanning 20x or more."""
+    if len(xs) < 3 or min(xs) <= 0:
+        return False
+    if max(xs) / min(xs) >= 20:
+        return True
+
+    def spread(v: list[float]) -> float:
+        d = [b - a for a, b in zip(v, v[1:])]
+        m = sum(d) / len(d)
+        return math.sqrt(sum((x - m) ** 2 for x in d) / len(d)) / m if m else 0.0
+    return max(xs) / min(xs) >= 3 and spread([math.log(x) for x in xs]) < spread(xs) * 0.5
+
+
 MAX_FACETS = 6
+MAX_TICKS = 12
 
 
-def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
-    """rates.png, lock_wait.png and window_widths.png in `out`; returns their paths. Each
-    figure has a row per combination of the non-x axes (up to six), a line per variant."""
+def figures(summary: dict[str, Any], out: str | os.PathLike) -> dict[str, Any]:
+    """The report's matplotlib figures by file name (rates.png, lock_wait.png,
+    window_widths.png), not yet written: `plot` writes them; tests inspect them. Each grid
+    figure has a row per combination of the non-x axes (up to six), a line per variant; a
+    categorical x axis is drawn as categories, an integer one with integer ticks, a log
+    range on a log scale."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator, NullLocator
     except ImportError:
         raise InputError("sweep plots need matplotlib: pip install 'rmapsim[sweep]'") from None
     out = Path(out)
     xkey, facets, variants = _layout(summary)
     facets = facets[:MAX_FACETS]
     colors = {v: f"C{i % 10}" for i, v in enumerate(variants)}
-    xs_all = sorted({c["params"].get(xkey) for c in summary["cells"]}) if xkey else []
-    logx = bool(xkey) and len(xs_all) > 2 and min(xs_all) > 0 and \
-        max(xs_all) / min(xs_all) >= 20
+    xs_all = list(summary["axes"].get(xkey, [])) if xkey else []
+    categorical = bool(xkey) and not _numeric(xs_all)
+    numeric_x = bool(xkey) and not categorical
+    logx = numeric_x and log_spaced(sorted(xs_all))
+    integer_x = numeric_x and all(isinstance(x, int) for x in xs_all)
     unit = summary.get("units", {}).get(xkey or "", "")
-    xlabel = (f"{xkey} ({unit})" if unit else xkey) if xkey else "cell"
-    paths = []
+    xlabel = (f"{xkey} ({unit})" if unit else xkey) if xkey else "all cells"
+    figs: dict[str, Any] = {}
 
     def xof(c: dict[str, Any]) -> float:
-        return c["params"][xkey] if xkey else c["cell"]
+        if not xkey:
+            return 0
+        v = c["params"][xkey]
+        return xs_all.index(v) if categorical else v
+
+    def style_x(ax: Any) -> None:
+        if not xkey:                      # one point per facet: no x axis to speak of
+            ax.set_xlim(-1, 1)
+            ax.set_xticks([0], ["all"])
+            return
+        if categorical:
+            ax.set_xticks(range(len(xs_all)), [_fmt_value(x) for x in xs_all])
+            ax.set_xlim(-0.5, len(xs_all) - 0.5)
+            return
+        if logx:
+            ax.set_xscale("log")
+        lo, hi = min(xs_all), max(xs_all)
+        if len(xs_all) <= MAX_TICKS:
+            ax.set_xticks(sorted(xs_all), [_fmt_value(x) for x in sorted(xs_all)])
+            ax.xaxis.set_minor_locator(NullLocator())
+        elif integer_x:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if lo == hi:                      # a single value: a little room either side
+            ax.set_xlim(lo / 2, lo * 2) if logx else ax.set_xlim(lo - 1, hi + 1)
+        else:
+            pad = (math.log(hi / lo) if logx else hi - lo) * 0.05
+            ax.set_xlim((lo / math.exp(pad), hi * math.exp(pad)) if logx else
+                        (lo - pad, hi + pad))
 
     def grid(columns: list[tuple[str, Any]], ylabel: str, band: bool, pct: bool,
-             title: str, name: str) -> Path:
+             title: str, name: str) -> None:
         fig, axs = plt.subplots(len(facets), len(columns), squeeze=False,
-                                figsize=(4.2 * len(columns), 2.9 * len(facets) + 0.9))
+                                figsize=(max(4.2 * len(columns), 6.5), 2.9 * len(facets) + 1.2),
+                                layout="constrained")
         for row, facet in enumerate(facets):
             for col, (ctitle, get) in enumerate(columns):
                 ax = axs[row][col]
+                ymax = 0.0
                 for v in variants:
                     cells = [c for c in summary["cells"]
                              if c["variant"] == v and _facet(c, xkey) == facet]
@@ -244,6 +301,7 @@ def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
                     x = [p[0] for p in pts]
                     k = 100 if pct else 1
                     y = [k * p[1]["rate" if pct else "mean"] for p in pts]
+                    ymax = max([ymax] + y + [k * (p[1].get("hi") or 0) for p in pts])
                     ax.plot(x, y, marker="o", ms=3, color=colors[v], label=v)
                     if band and all(p[1].get("lo") is not None for p in pts):
                         ax.fill_between(x, [k * p[1]["lo"] for p in pts],
@@ -253,18 +311,22 @@ def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
                              fontsize=9)
                 if pct:
                     ax.set_ylim(-3, 103)
-                if logx:
-                    ax.set_xscale("log")
+                elif ymax <= 0:                    # all zero: a range that says so
+                    ax.set_ylim(-0.05, 1)
+                else:
+                    ax.set_ylim(0, ymax * 1.08)
+                style_x(ax)
                 ax.grid(alpha=0.3)
                 if row == len(facets) - 1:
                     ax.set_xlabel(xlabel)
                 if col == 0:
                     ax.set_ylabel(ylabel, fontsize=8)
         handles, labels = axs[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(variants))
-        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (2.9 * len(facets) + 0.9)))
-        return _save(fig, out / name, plt)
+        fig.suptitle(title, fontsize=11)
+        if handles:          # below the plots: never over the title, however narrow
+            fig.legend(handles, labels, loc="outside lower center", fontsize=8,
+                       ncol=min(len(variants), 4))
+        figs[name] = fig
 
     # 1. rates with interval bands
     first_window = lambda c: next(iter(c["windows"].values()), {}).get("runs_hit")  # noqa
@@ -274,23 +336,22 @@ def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
     kinds = sorted({k for c in summary["cells"] for k, v in c["violations"].items()
                     if v["k"] and not k.startswith("anon_vma")})
     outcomes += [(k, (lambda k: lambda c: c["violations"].get(k))(k)) for k in kinds]
-    paths.append(grid(outcomes[:5], "replications showing it (%)\n95% Wilson band", True,
-                      True, f"{summary['workload']}: outcomes per cell, "
-                      f"{summary['reps']} replications each", "rates.png"))
+    grid(outcomes[:5], "replications showing it (%)\n95% Wilson band", True, True,
+         f"{summary['workload']}: outcomes per cell, {summary['reps']} replications each",
+         "rates.png")
 
     # 2. lock wait against the swept parameter, per lock class
     classes = list(summary["cells"][0]["locks"])[:4] if summary["cells"] else []
     if classes:
         cols = [(cls, (lambda cls: lambda c: c["locks"].get(cls, {}).get("wait_mean_us"))(cls))
                 for cls in classes]
-        paths.append(grid(cols, "mean wait per acquisition (us)\n95% t band", True, False,
-                          f"{summary['workload']}: lock wait against {xlabel}",
-                          "lock_wait.png"))
+        grid(cols, "mean wait per acquisition (us)\n95% t band", True, False,
+             f"{summary['workload']}: lock wait against {xlabel}", "lock_wait.png")
 
     # 3. the race window's width distribution, per variant
     hist = _width_hists(out, summary)
     if hist:
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
         for variant, (edges, counts) in hist.items():
             total = sum(counts) or 1
             ax.stairs([100 * c / total for c in counts], edges, label=variant,
@@ -302,9 +363,33 @@ def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
         ax.set_title(f"{summary['workload']}: migration race-window widths, all cells")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(_save(fig, out / "window_widths.png", plt))
+        figs["window_widths.png"] = fig
+    return figs
+
+
+def plot(summary: dict[str, Any], out: str | os.PathLike) -> list[Path]:
+    """rates.png, lock_wait.png and window_widths.png in `out` (see `figures`); returns
+    their paths. A plot that cannot be written raises InputError naming it, after the
+    others are written."""
+    import matplotlib.pyplot as plt
+    figs = figures(summary, out)
+    paths, failed = [], None
+    for name, fig in figs.items():
+        try:
+            paths.append(_save(fig, Path(out) / name, plt))
+        except InputError as e:
+            failed = failed or e
+    if failed is not None:
+        raise failed
     return paths
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
 
 
 def _width_hists(out: Path, summary: dict[str, Any]) -> dict[str, tuple[list, list]]:
@@ -328,17 +413,20 @@ def _width_hists(out: Path, summary: dict[str, Any]) -> dict[str, tuple[list, li
 
 
 def _save(fig: Any, path: Path, plt: Any) -> Path:
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Through a temporary file renamed into place; InputError names a plot that cannot be
+    written (the summary it plots is not lost: the caller has it)."""
+    try:
+        write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110), "the plot",
+                     binary=True)
+    finally:
+        plt.close(fig)
     return path
 
 
 def export_csv(out: str | os.PathLike, csv: str | os.PathLike) -> int:
+    check_output(csv, "the CSV (--csv)")           # before reading the store
     df = load_results(out)
-    try:
-        df.to_csv(csv, index=False)
-    except OSError as e:
-        raise InputError(f"--csv: cannot write '{csv}': {e.strerror}") from None
+    write_atomic(csv, lambda f: df.to_csv(f, index=False), "the CSV (--csv)")
     return len(df)
 
 
