@@ -15,7 +15,7 @@ from sim.engine.cpu import may_preempt
 from sim.errors import InputError
 from sim.race import Reproducer, Target, hunt, replay, shrink
 from sim.race.runs import run_spec
-from sim.engine.sched import PCT, Delays, Replay, make_strategy
+from sim.engine.sched import PCT, Delays, Replay
 from sim.engine.task import Task
 
 UAF = Target(kind="anon_vma_use_after_free")
