@@ -17,7 +17,7 @@ install: $(STAMP)
 
 # the race demo: a hotremove-exit run that hits the page_lock_anon_vma race (README.md)
 demo: $(STAMP)
-	$(BIN)/python run.py run hotremove-exit --seed 179
+	$(BIN)/rmapsim run hotremove-exit --seed 179
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

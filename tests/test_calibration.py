@@ -101,7 +101,7 @@ def test_lock_calibration_with_171_cpus_prints_its_theory(capsys):
     """`run.py run lock-calibration --set cpus=171 --set acquisitions=2000` (any cpus in
     171..512 with spinlock or mutex) ended in an OverflowError after the run."""
     import json
-    import run as cli_main
+    import sim.cli as cli_main
     rc = cli_main.main(["run", "lock-calibration", "--set", "cpus=171", "--set",
                         "acquisitions=2000", "--json"])
     out, err = capsys.readouterr()

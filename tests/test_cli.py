@@ -148,3 +148,35 @@ def test_the_engine_imports_nothing_of_the_mm_model(root):
             bad += [(path.name, n) for n in names
                     if (n == "sim" or n.startswith("sim.")) and not n.startswith(allowed)]
     assert bad == []
+
+
+def test_the_rmapsim_command_is_installed_and_matches_run_py(root):
+    """`make install` puts a console script beside the interpreter; it is the same command
+    line as run.py, under its own name."""
+    import pathlib
+    exe = pathlib.Path(sys.executable).parent / "rmapsim"
+    p = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.startswith("usage: rmapsim ")
+    for sub in ("list", "run", "sweep", "report", "export", "hunt", "replay", "shrink",
+                "explore"):
+        assert sub in p.stdout
+    bad = subprocess.run([str(exe), "run", "hotremove-exit", "--seed", "+2"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("rmapsim run: error: ")
+    p2 = cli(root, "run", "hotremove-exit", "--seed", "+2")
+    assert p2.returncode == 2 and p2.stderr.startswith("run.py run: error: ")
+    assert bad.stderr.split("error: ")[1] == p2.stderr.split("error: ")[1]
+
+
+def test_shared_options_are_defined_once_with_each_commands_defaults():
+    """The parent parsers give every command the same option, with its own default: a
+    sweep's seed and jobs (None: the file's seed, the CPU count) do not leak into run or
+    hunt (argparse shares a parent's actions between the parsers built from it)."""
+    from sim.cli import parser
+    ap = parser("rmapsim")
+    run = ap.parse_args(["run", "w"])
+    sweep = ap.parse_args(["sweep", "w", "--out", "d"])
+    hunt = ap.parse_args(["hunt", "w"])
+    assert (run.seed, run.variant, run.set, run.max_events) == (0, "v2.6.33", None, None)
+    assert (sweep.seed, sweep.jobs, sweep.backend) == (None, None, "local")
+    assert (hunt.seed, hunt.jobs, hunt.backend) == (0, 1, "local")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import run as cli_main
+import sim.cli as cli_main
 from sim.race import explore
 from sim.sweep import make_sweep, run_sweep
 import sim

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import run as cli_main
+import sim.cli as cli_main
 import sim
 
 pytestmark = pytest.mark.slow     # Hypothesis fuzz of the command line (not in `make check`)

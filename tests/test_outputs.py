@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-import run as cli_main
+import sim.cli as cli_main
 from sim.errors import InputError
 from sim.outputs import check_output, output_in, write_atomic
 

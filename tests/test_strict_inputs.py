@@ -4,7 +4,7 @@ other refusals the issue lists, each one line."""
 
 import pytest
 
-import run as cli_main
+import sim.cli as cli_main
 import sim
 from sim.errors import InputError
 from sim.race import Reproducer

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-import run as cli_main
+import sim.cli as cli_main
 from sim.errors import InputError
 from sim.sweep import make_sweep, run_sweep
 from sim.sweep.backends import usable_jobs
