@@ -23,6 +23,7 @@ from sim.errors import InputError
 from sim.engine.limits import Limits
 from sim.outputs import check_output, output_in, pipe_safe_stdout, write_atomic
 from sim.race import Reproducer, Target, explore, hunt, replay, shrink
+from sim.race.target import same_violation
 from sim.engine.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
 from sim.engine.sched import HUNT_STRATEGIES, PCT_DEPTH
@@ -265,13 +266,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _render_found(result: Any, rep: Any) -> str:
     """The found violation's report and diagram (as `run` prints it)."""
-    d = result.to_dict()
-    sig = rep.violation
-
-    def same(v: dict[str, Any]) -> bool:                 # kind, harm and kernel site
-        site = v["detail"].get("via") or v["detail"].get("source") or ""
-        return v["kind"] == sig["kind"] and v.get("harm") == sig["harm"] and site == sig["via"]
-    return report.violation(next(v for v in d["violations"] if same(v)))
+    return report.violation(next(v.to_dict() for v in result.violations
+                                 if same_violation(v, rep.violation)))
 
 
 def _hunt_target(args: argparse.Namespace) -> Any:

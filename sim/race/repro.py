@@ -31,7 +31,7 @@ from sim.scenarios import SCENARIOS
 from sim.engine.sched import IRQ_US, Replay, ReplayDivergence, make_strategy
 from sim.spec import LIMIT_KEYS, RunSpec
 from sim.race.runs import run_spec
-from sim.race.target import Target
+from sim.race.target import same_violation
 
 FORMAT = 1
 
@@ -149,9 +149,7 @@ def _problem(d: dict[str, Any]) -> str | None:
 
 def matches(result: Result, want: dict[str, Any]) -> Any:
     """The first violation of `result` with the reproducer's kind, harm and site, or None."""
-    target = Target.of(want)
-    return next((v for v in result.violations if v.kind == want.get("kind") and
-                 target.match(v)), None)
+    return next((v for v in result.violations if same_violation(v, want)), None)
 
 
 def timed_strategy(rep: Reproducer) -> Any:

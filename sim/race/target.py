@@ -55,6 +55,11 @@ def site(v: Violation) -> str:
     return v.detail.get("via") or v.detail.get("source") or ""
 
 
+def same_violation(v: Violation, sig: dict[str, Any]) -> bool:
+    """Whether `v` is the violation a signature names: the same kind, harm and site."""
+    return (v.kind, v.harm, site(v)) == (sig["kind"], sig.get("harm"), sig["via"])
+
+
 def signature(v: Violation) -> dict[str, Any]:
     """What makes a violation the same one: kind, harm, and the kernel site."""
     return {"kind": v.kind, "harm": v.harm, "via": site(v), "time_us": round(v.time_us, 3)}
