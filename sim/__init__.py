@@ -2,7 +2,7 @@
 
     import sim
     r = sim.simulate("hotremove-exit", variant="v2.6.33", seed=3)
-    r.to_dict()      # the same object `python run.py run ... --json` prints
+    r.to_dict()      # the same object `rmapsim run ... --json` prints
 """
 
 __version__ = "0.2.0"   # the simulator's version: results name it (pyproject reads it here)

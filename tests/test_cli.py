@@ -128,7 +128,7 @@ def test_workload_parameter_docs_are_current(root):
     p = cli(root, "list", "--params")
     assert p.returncode == 0
     assert (root / "workloads" / "README.md").read_text() == p.stdout, \
-        "regenerate: python run.py list --params > workloads/README.md"
+        "regenerate: rmapsim list --params > workloads/README.md"
     for key in ("processes", "pages_per_process", "ksm_share", "fork_rate", "exit_rate",
                 "fault_rate", "migrate_rate", "offline_interval_us", "duration_ms",
                 "costs.page_copy", "costs.pte_op", "costs.vma_visit"):
