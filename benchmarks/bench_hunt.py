@@ -25,11 +25,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sim  # noqa: E402
+from sim.mm.checks.kasan import HARMS  # noqa: E402
 from sim.race import Target, hunt  # noqa: E402
 
 UAF = Target(kind="anon_vma_use_after_free")
 CORRUPTING = Target(harms=("corrupting",))
-ANY = Target(harms=("benign", "corrupting", "use_after_free"))
+ANY = Target(harms=HARMS)          # any harm at all, benign included
 FULL = {"anon_vma_per_slab": 2, "rcu_gp_us": 1000}
 TARGETS = {"v2.6.33": UAF, "anon-vma-refcount": CORRUPTING,
            "anon-vma-lock-get-no-recheck": CORRUPTING, "anon-vma-lock-get": ANY,
