@@ -16,11 +16,13 @@ workload shrinks, keeping its seed.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from collections.abc import Iterator
 from typing import Any
 
 from sim.errors import InputError
 from sim.result import Result
 from sim.scenarios import SCENARIOS
+from sim.spec import RunSpec
 from sim.engine.sched import Delays, Replay, default_choice
 from sim.race.explore import explore
 from sim.race.repro import Reproducer, matches, replay, timed_strategy
@@ -56,6 +58,19 @@ def sizes(rep: Reproducer, devs: dict[int, int] | None, result: Result) -> dict[
             "events": result.events, **{k: rep.spec.params.get(k) for k in keys}}
 
 
+def smaller_specs(spec: RunSpec, key: str) -> Iterator[RunSpec]:
+    """The spec with each smaller value of workload key `key` its scenario offers, in order,
+    skipping values the scenario refuses (a value smaller than another key allows)."""
+    sc = SCENARIOS[spec.scenario]
+    for value in sc.shrink[key](spec.params[key]):
+        cand = replace(spec, params={**spec.params, key: value})
+        try:
+            sc.validate(cand.params)
+        except InputError:
+            continue
+        yield cand
+
+
 def shrink(rep: Reproducer, max_tries: int = 2000, search_budget: int = 5000) -> ShrinkOutcome:
     result, v = replay(rep)
     if v is None:
@@ -80,13 +95,8 @@ def shrink(rep: Reproducer, max_tries: int = 2000, search_budget: int = 5000) ->
     changed = True
     while changed and tries < max_tries:
         changed = False
-        for key, smaller in SCENARIOS[spec.scenario].shrink.items():   # the workload
-            for value in smaller(spec.params[key]):
-                cand = replace(spec, params={**spec.params, key: value})
-                try:
-                    SCENARIOS[spec.scenario].validate(cand.params)
-                except InputError:
-                    continue
+        for key in SCENARIOS[spec.scenario].shrink:                     # the workload
+            for cand in smaller_specs(spec, key):
                 if shows(cand, devs):
                     spec, changed = cand, True
                     break
@@ -205,15 +215,10 @@ def _shrink_delays(rep: Reproducer, result: Result, max_tries: int) -> ShrinkOut
                 if cand[n][1] > 0 and shows(spec, cand):
                     picks, changed = cand, True
                     break
-        for key, smaller_values in SCENARIOS[spec.scenario].shrink.items():
-            for value in smaller_values(spec.params[key]):
+        for key in SCENARIOS[spec.scenario].shrink:
+            for cand_spec in smaller_specs(spec, key):
                 if tries >= max_tries:
                     break
-                cand_spec = replace(spec, params={**spec.params, key: value})
-                try:
-                    SCENARIOS[spec.scenario].validate(cand_spec.params)
-                except InputError:
-                    continue
                 if shows(cand_spec, picks):
                     spec, changed = cand_spec, True
                     break
