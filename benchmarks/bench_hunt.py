@@ -10,7 +10,7 @@ median wall time. Targets (issue 16), with --set anon_vma_per_slab=2 --set rcu_g
 - anon-vma-lock-get: no anon_vma violation of any harm.
 
     python benchmarks/bench_hunt.py [--hunts 20] [--budget 200] [--only full|mini]
-        [--strategies delays,seeds] [--variants v2.6.33,...]
+        [--strategies delays,seeds] [--variants v2.6.33,...] [--scheme each|uniform]
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ def row(name: str, execs: list[int], walls: list[float], hunts: int, budget: int
 
 
 def series(label: str, spec, strategy: str, target: Target, hunts: int, budget: int,
-           **kw) -> None:
+           scheme: str = "each", **kw) -> None:
+    if strategy == "delays" and scheme != "each":
+        kw["options"] = {"scheme": scheme}
+        label += f" ({scheme})"
     execs, walls = [], []
     for s in range(hunts):
         sp = replace(spec, seed=spec.seed + 1000 * s)
@@ -55,6 +58,9 @@ def series(label: str, spec, strategy: str, target: Target, hunts: int, budget: 
         walls.append(out.wall_s)
         if out.found is not None:
             execs.append(out.executions)
+        print(f"    {label} hunt {s}: {out.executions} executions, "
+              f"{'found' if out.found else 'none'}, {out.wall_s:.1f} s", file=sys.stderr,
+              flush=True)
     print(row(label, execs, walls, hunts, budget), flush=True)
 
 
@@ -66,6 +72,8 @@ def main() -> None:
     ap.add_argument("--only", choices=("full", "mini"), default=None)
     ap.add_argument("--strategies", default="delays,seeds")
     ap.add_argument("--variants", default=",".join(TARGETS))
+    ap.add_argument("--scheme", default="each", choices=("each", "uniform"),
+                    help="the delays strategy's pick scheme (README: Race hunting)")
     a = ap.parse_args()
     if a.only != "mini":
         print(f"full hotremove-exit, --set anon_vma_per_slab=2 --set rcu_gp_us=1000, "
@@ -75,7 +83,7 @@ def main() -> None:
             t = TARGETS[variant]
             for strategy in a.strategies.split(","):
                 series(f"{variant} {t.describe()} [{strategy}]", spec, strategy, t, a.hunts,
-                       a.budget)
+                       a.budget, a.scheme)
         print("  random, pct, dfs: refused on this workload (driven by timed sleeps)")
     if a.only != "full":
         print(f"hotremove-exit-mini v2.6.33 {UAF.describe()}, {a.hunts} hunts, "
@@ -90,7 +98,7 @@ def main() -> None:
         series("[seeds] (memcg_reclaim_prob=0.3)", sim.spec_for(
             "hotremove-exit-mini", params={"memcg_reclaim_prob": 0.3}), "seeds", UAF,
             a.hunts, a.mini_budget)
-        series("[delays]", mini, "delays", UAF, a.hunts, a.mini_budget)
+        series("[delays]", mini, "delays", UAF, a.hunts, a.mini_budget, a.scheme)
 
 
 if __name__ == "__main__":
