@@ -22,17 +22,14 @@ from sim import report
 from sim.errors import InputError
 from sim.engine.limits import Limits
 from sim.outputs import check_output, output_in, pipe_safe_stdout, write_atomic
-from sim.race import Reproducer, Target, explore, hunt, replay, shrink
-from sim.race.target import same_violation
 from sim.engine.trace import TRACE_LIMIT
 from sim.scenarios import SCENARIOS
 from sim.engine.sched import HUNT_STRATEGIES, PCT_DEPTH
 from sim.engine.sched.coverage import line as coverage_line
-from sim.sweep import make_sweep, parse_grid_arg, run_sweep
-from sim.sweep.backends import BACKENDS, check_backend, machine_cpus, usable_jobs
+# the rest of sim.race and sim.sweep loads in the commands that use it (a `run` starts
+# faster); both packages import their modules on first use
+from sim.sweep.backends import BACKENDS
 from sim.sweep.grid import MAX_RUNS
-from sim.sweep.store import check_dir
-from sim.sweep.report import export_csv, plot, render, summarize
 from sim.workload import load, parse_sets
 
 
@@ -200,6 +197,9 @@ class _Progress:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.sweep import make_sweep, parse_grid_arg, run_sweep
+    from sim.sweep.backends import check_backend
+    from sim.sweep.store import check_dir
     limits = {k: v for k, v in (("max_events", args.max_events),
                                 ("max_wall_s", args.max_wall_s),
                                 ("max_memory", args.max_memory)) if v is not None}
@@ -229,6 +229,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _check_jobs(args: argparse.Namespace) -> None:
     """Refuse a bad --backend/--address pair before the work; say when --jobs is capped."""
+    from sim.sweep.backends import check_backend, machine_cpus, usable_jobs
     check_backend(args.backend, args.address)
     if args.backend == "local" and args.jobs is not None and \
             usable_jobs(args.jobs, args.backend) < args.jobs:
@@ -238,6 +239,7 @@ def _check_jobs(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from sim.sweep.report import plot, render, summarize
     summary = summarize(args.dir)
     if not args.json:
         print(render(summary), flush=True)       # the report first: a plot may fail
@@ -259,6 +261,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from sim.sweep.report import export_csv
     n = export_csv(args.dir, args.csv)
     print(f"{n} runs written to {args.csv}")
     return 0
@@ -266,11 +269,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _render_found(result: Any, rep: Any) -> str:
     """The found violation's report and diagram (as `run` prints it)."""
+    from sim.race.target import same_violation
     return report.violation(next(v.to_dict() for v in result.violations
                                  if same_violation(v, rep.violation)))
 
 
 def _hunt_target(args: argparse.Namespace) -> Any:
+    from sim.race import Target
     return Target.named(args.kind)
 
 
@@ -295,6 +300,7 @@ def _save(rep: Any, path: str) -> None:
 
 
 def cmd_hunt(args: argparse.Namespace) -> int:
+    from sim.race import hunt
     spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
                         params=parse_sets(args.set or []), max_events=args.max_events)
     target = _hunt_target(args)
@@ -328,6 +334,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from sim.race import Reproducer, replay
     rep = Reproducer.load(args.file)
     result, v = replay(rep, args.variant)
     if rep.edited:
@@ -364,6 +371,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_shrink(args: argparse.Namespace) -> int:
+    from sim.race import Reproducer, shrink
     rep = Reproducer.load(args.file)
     path = shrunk_path(args.file) if args.out is None else args.out
     _check_writable(path)
@@ -382,6 +390,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
+    from sim.race import explore
     spec = sim.spec_for(args.workload, variant=args.variant, seed=args.seed,
                         params=parse_sets(args.set or []), max_events=args.max_events)
     target = None if args.kind is None else _hunt_target(args)

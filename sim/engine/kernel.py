@@ -10,15 +10,14 @@ import functools
 import gc
 import inspect
 import math
-import operator
 import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
-import simpy
-from simpy.events import Event, Timeout
+from simpy.events import Event
 
+from sim.engine.env import KernelEnvironment, delay, env_now
 from sim.engine.violations import Report, ViolationLog
 from sim.engine.deadlock import DeadlockDetector
 from sim.engine.lockdep import Lockdep
@@ -36,47 +35,6 @@ from sim.engine.trace import TRACE_LIMIT, Tracer
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEAD_RINGS = 256          # trace rings of exited tasks kept for reports (see _retire_ring)
-
-
-class KernelEnvironment(simpy.Environment):
-    """A SimPy environment whose simultaneous events run in seeded-random order, not FIFO.
-
-    This class is the one place that touches SimPy's private fields (`_eid`, `_now`,
-    `_queue`, an event's `_ok`/`_value`), all stable since SimPy 3 and pinned in
-    pyproject.toml: the tie-breaking key, the hot-path clock read, a peek at the next event
-    time, and an event scheduled at a chosen priority.
-    """
-
-    def __init__(self, tie_keys: Iterator[int]) -> None:
-        super().__init__()
-        self._eid = tie_keys  # SimPy calls next(self._eid) for each scheduled event
-        # `now` without a Python frame (attrgetter and partial are C): the hot-path clock
-        self.clock: Callable[[], float] = functools.partial(operator.attrgetter("_now"), self)
-
-    def queue(self) -> list[tuple[float, int, int, Event]]:
-        """The event heap itself (SimPy keeps one list for the environment's life), for a
-        run loop that peeks at the next time without a call per event."""
-        return self._queue
-
-    def next_time(self) -> float | None:
-        """When the next queued event fires (None if nothing is queued)."""
-        q = self._queue
-        return q[0][0] if q else None
-
-    def advance_to(self, t: float) -> None:
-        """Move the clock forward to `t` with nothing happening (a run's time limit)."""
-        self._now = t
-
-    def call_at_priority(self, fn: Callable[[Event], None], priority: int,
-                         delay: float = 0.0) -> None:
-        """Run fn `delay` from now (default: at the current instant) once every event of a
-        lower priority value has run (SimPy: URGENT=0, NORMAL=1); a triggered event with
-        one callback."""
-        ev = Event(self)
-        ev._ok = True
-        ev._value = None
-        ev.callbacks.append(fn)
-        self.schedule(ev, priority, delay)
 
 
 class Oops(Exception):
@@ -128,7 +86,9 @@ class Kernel:
         self.truncated: str | None = None   # why the run ended early (sim.engine.limits)
         self.events = 0
         self.instant_steps = 0              # steps taking no time since time last advanced
-        self.instant_steppers: dict[int, int] = {}
+        # who took them, a tid per step (counted only for a livelock report: an append is
+        # cheaper per step than a count; at most livelock_steps long)
+        self.instant_steppers: list[int] = []
         self.counters: dict[str, int] = {}
         self._dead: deque[Task] = deque()   # tasks that died, whose rings are kept
         self._no_ring: deque[Any] = deque(maxlen=0)
@@ -139,12 +99,10 @@ class Kernel:
         self.step = self.strategy.step      # hot path: no indirection per call
         self.spend = self.strategy.spend
         self.clock = self.strategy.clock    # when, for reports: us, or the step (controlled)
+        self.tracer.bound()
         self.clock_unit = "step" if self.strategy.controlled else "us"
 
-    @property
-    def now(self) -> float:
-        """Simulated time in microseconds."""
-        return self.env._now
+    now = property(env_now, doc="Simulated time in microseconds.")
 
     # --- locks -----------------------------------------------------------------------------
     def lock_class(self, name: str, kind: str) -> LockClass:
@@ -262,7 +220,7 @@ class Kernel:
 
     def sleep(self, task: Task, us: float) -> Generator[Event, Any, None]:
         """schedule_timeout / msleep: give the CPU up for `us` microseconds."""
-        yield from self.block(task, Timeout(self.env, us))
+        yield from self.block(task, delay(self.env, us))
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -277,35 +235,28 @@ class Kernel:
         violation, or a limit (then `truncated` names it)."""
         lim = limits or Limits()
         env = self.env
-        step = env.step
-        queue = env.queue()
-        n = self.events
         max_events, livelock = lim.max_events, lim.livelock_steps
         wall_end = time.monotonic() + lim.max_wall_s
         max_memory = lim.memory()
         observers = self._observers
         next_obs = min((o[1] for o in observers), default=math.inf)
-        last_t = -1.0
+        end = math.inf if until is None else until
+        self.instant_steps = 0              # a run starts with no free steps counted
+        self.instant_steppers.clear()
         try:
-            while not self.stop:
-                if not queue:
+            while True:
+                n = self.events
+                # the next periodic check: the wall clock every WALL_CHECK_EVENTS events
+                # (memory and GC at multiples of it), or the next observer
+                check_at = min(next_obs, (n // WALL_CHECK_EVENTS + 1) * WALL_CHECK_EVENTS)
+                why = env.run_events(self, n, max_events, check_at, end, livelock)
+                n = self.events
+                if why != "check":
+                    if why == "max_events":
+                        self.truncated = "max_events"
+                    elif why == "livelock":
+                        self._livelock(env.next_time())   # type: ignore[arg-type]
                     break
-                t = queue[0][0]
-                if until is not None and t > until:
-                    env.advance_to(until)
-                    break
-                if n >= max_events:
-                    self.truncated = "max_events"
-                    break
-                if t != last_t:
-                    last_t = t
-                    self.instant_steps = 0
-                    self.instant_steppers.clear()
-                elif self.instant_steps >= livelock:
-                    self._livelock(t)
-                    break
-                step()
-                n += 1
                 if not n % WALL_CHECK_EVENTS:
                     if time.monotonic() > wall_end:
                         self.truncated = "max_wall_s"
@@ -325,8 +276,6 @@ class Kernel:
                     next_obs = min(o[1] for o in observers)
         except KeyboardInterrupt:
             self.truncated = "interrupted"
-        finally:
-            self.events = n
         self.hooks.emit(RunEnd(self.now))
 
     def zero_step(self, task: Task) -> bool:
@@ -334,12 +283,11 @@ class Kernel:
         yield to the run loop (every ZERO_STEP_YIELD of them), so that a loop of free steps
         still passes through the run's limit checks."""
         self.instant_steps += 1
-        st = self.instant_steppers
-        st[task.tid] = st.get(task.tid, 0) + 1
+        self.instant_steppers.append(task.tid)
         return not self.instant_steps % ZERO_STEP_YIELD
 
     def _livelock(self, t: float) -> None:
-        top = sorted(self.instant_steppers.items(), key=lambda x: (-x[1], x[0]))[:6]
+        top = sorted(Counter(self.instant_steppers).items(), key=lambda x: (-x[1], x[0]))[:6]
         actors = [self.tasks[tid] for tid, _ in top]
         self.report(
             "livelock", actors,

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event
 
+from sim.engine.env import succeed
 from sim.engine.stats import LockStat
 from sim.engine.task import Task
 
@@ -144,7 +145,7 @@ class SpinLock(Lock):
         if self.waiters:
             w = self.waiters.popleft()
             self.owner = w.task
-            w.event.succeed()  # type: ignore[union-attr]
+            succeed(w.event)  # type: ignore[arg-type]
 
 
 class Mutex(Lock):
@@ -174,9 +175,9 @@ class PageLock(Lock):
         if self.sleepers:
             sleepers, self.sleepers = self.sleepers, []
             for w in sleepers:
-                w.event.succeed()  # type: ignore[union-attr]
+                succeed(w.event)  # type: ignore[arg-type]
         if self.waiters:
-            self.waiters.popleft().event.succeed()  # type: ignore[union-attr]
+            succeed(self.waiters.popleft().event)  # type: ignore[arg-type]
 
 
 class RwSemaphore(Lock):
@@ -219,12 +220,12 @@ class RwSemaphore(Lock):
         if w[0].write:
             head = w.popleft()
             self.owner = head.task
-            head.event.succeed()  # type: ignore[union-attr]
+            succeed(head.event)  # type: ignore[arg-type]
             return
         while w and not w[0].write:
             head = w.popleft()
             self.readers.append(head.task)
-            head.event.succeed()  # type: ignore[union-attr]
+            succeed(head.event)  # type: ignore[arg-type]
 
 
 # --- the skeleton -------------------------------------------------------------------------
@@ -256,38 +257,6 @@ def _got(k: "Kernel", task: Task, lock: Lock, read: bool, trylock: bool, subclas
                               subclass))
     if t0 is not None and k.tracer.full:
         k.tracer.lock_waited(task, lock, t0, now)
-
-
-def _wait(k: "Kernel", task: Task, lock: Lock, read: bool) -> Wait:
-    """Queue and wait until the lock is ours (contention already recorded)."""
-    w = Waiter(task, not read)
-    task.waiting_on = lock
-    if lock.HANDOFF:                        # the releaser grants it to us (wake())
-        w.event = Event(k.env)
-        lock.waiters.append(w)
-        k.deadlock.on_wait(task, lock)
-        if lock.SPINS:
-            yield w.event                   # spinning: the CPU stays ours
-            yield from k.strategy.resumed(task, lock, slept=False)
-        else:
-            yield from k.block(task, w.event)
-        task.waiting_on = None
-        return
-    if lock.KEEPS_PLACE:
-        lock.waiters.append(w)
-    while True:                             # woken, we retry: a newcomer may have taken it
-        w.event = Event(k.env)
-        if not lock.KEEPS_PLACE:
-            lock.waiters.append(w)          # exclusive waiter, at the tail again
-        task.waiting_on = lock
-        k.deadlock.on_wait(task, lock)
-        yield from k.block(task, w.event)
-        task.waiting_on = None
-        if lock.can_grant(read):
-            if lock.KEEPS_PLACE:
-                lock.waiters.remove(w)
-            lock.grant(task, read)
-            return
 
 
 def acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False,
@@ -330,7 +299,9 @@ def _acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclass:
 
 def _contended(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclass: int
                ) -> Wait:
-    """acquire of a lock that is not free: book the contention, wait, book the acquisition."""
+    """acquire of a lock that is not free: book the contention, queue and wait until the lock
+    is ours (as its kind waits), book the acquisition. One generator, not two: every
+    contended acquisition resumes through it."""
     cls = lock.cls
     st = cls.rstat if read and cls.rstat is not None else cls.stat
     st.contentions += 1
@@ -346,7 +317,34 @@ def _contended(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclas
             st.contending[hs] = st.contending.get(hs, 0) + 1
     k.tracer.wait_begin(task, lock)
     t0 = k.now
-    yield from _wait(k, task, lock, read)
+    w = Waiter(task, not read)
+    task.waiting_on = lock
+    if lock.HANDOFF:                        # the releaser grants it to us (wake())
+        w.event = Event(k.env)
+        lock.waiters.append(w)
+        k.deadlock.on_wait(task, lock)
+        if lock.SPINS:
+            yield w.event                   # spinning: the CPU stays ours
+            yield from k.strategy.resumed(task, lock, slept=False)
+        else:
+            yield from k.block(task, w.event)
+        task.waiting_on = None
+    else:
+        if lock.KEEPS_PLACE:
+            lock.waiters.append(w)
+        while True:                         # woken, we retry: a newcomer may have taken it
+            w.event = Event(k.env)
+            if not lock.KEEPS_PLACE:
+                lock.waiters.append(w)      # exclusive waiter, at the tail again
+            task.waiting_on = lock
+            k.deadlock.on_wait(task, lock)
+            yield from k.block(task, w.event)
+            task.waiting_on = None
+            if lock.can_grant(read):
+                if lock.KEEPS_PLACE:
+                    lock.waiters.remove(w)
+                lock.grant(task, read)
+                break
     _got(k, task, lock, read, False, subclass, t0)
     k.tracer.mark(task, op, lock)
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from simpy.events import Event, Timeout
+from simpy.events import Event
 
+from sim.engine.env import delay
 from sim.engine.task import Task
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class Rcu:
             self.gp_min_done = True
             self.k.strategy.poke()
             return
-        t = Timeout(env, self.gp_us)
+        t = delay(env, self.gp_us)
         t.callbacks.append(self._min_elapsed)
 
     def _min_elapsed(self, _ev: Any) -> None:

@@ -11,7 +11,7 @@ lock class with its number of waiters.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sim.engine.task import Task
@@ -53,16 +53,23 @@ class Tracer:
         self._async_id = 0
         self._waiting: dict[str, int] = {}
         self._seq = itertools.count()   # global order of ring entries, for diagrams
+        self._next = self._seq.__next__
+        self.clock: Callable[[], float] = k.env.clock   # until bound(): the strategy's clock
+
+    def bound(self) -> None:
+        """Take the kernel's clock (us, or the step in controlled mode) once the strategy has
+        attached: read per ring entry, it is bound here rather than looked up each time."""
+        self.clock = self.k.clock
 
     # --- always-on ring ------------------------------------------------------------------------
     def mark(self, task: Task, op: str, obj: Any = None) -> None:
-        task.ring.append((next(self._seq), self.k.clock(), len(task.stack), op, obj))
+        task.ring.append((self._next(), self.clock(), len(task.stack), op, obj))
         if self.full:
             self._emit({"ph": "i", "s": "t", "name": entry_text(op, obj), "pid": task.tid,
-                        "tid": task.tid, "ts": self.k.clock()})
+                        "tid": task.tid, "ts": self.clock()})
 
     def call(self, task: Task, name: str) -> None:
-        task.ring.append((next(self._seq), self.k.clock(), len(task.stack) - 1, name, CALL))
+        task.ring.append((self._next(), self.clock(), len(task.stack) - 1, name, CALL))
         if self.full:
             self._emit({"ph": "B", "name": name, "pid": task.tid, "tid": task.tid,
                         "ts": self.k.clock()})
@@ -74,7 +81,7 @@ class Tracer:
 
     # --- locks -------------------------------------------------------------------------------
     def wait_begin(self, task: Task, lock: Any) -> None:
-        task.ring.append((next(self._seq), self.k.clock(), len(task.stack), "wait", lock))
+        task.ring.append((self._next(), self.clock(), len(task.stack), "wait", lock))
         if self.full:
             n = self._waiting.get(lock.cls.name, 0) + 1
             self._waiting[lock.cls.name] = n

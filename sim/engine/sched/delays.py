@@ -34,9 +34,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from simpy.events import Timeout
 
 from sim.engine.cpu import irqs_enabled, may_preempt
+from sim.engine.env import delay
 from sim.engine.task import Task
 from sim.engine.sched.base import Step
 from sim.engine.sched.coverage import Coverage
@@ -156,13 +156,13 @@ class Delays(Timed):
         k.tracer.mark(task, describe(kind, us))
         k.count(f"injected {'preemptions' if kind == PREEMPT else 'interrupts'}")
         if kind == IRQ:
-            yield Timeout(self.env, us)
+            yield delay(self.env, us)
             return
         cpus = self.cpus
         cpus.preemptions += 1
         cpus.release(task)
         task.state = "runnable"
-        yield Timeout(self.env, us)
+        yield delay(self.env, us)
         ev = cpus.acquire(task, wakeup=False)
         if ev is not None:
             yield ev

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simpy.events import Timeout
+from sim.engine.env import delay
 
 from sim.engine.limits import ZERO_STEP_YIELD
 from sim.engine.task import Task
@@ -40,25 +40,23 @@ class Timed(Strategy):
             if self.clock() - task.slice_start >= ts:
                 return self._preempted(task, cost)
         if cost > 0:
-            return (Timeout(self.env, cost),)
+            return (delay(self.env, cost),)
         if self._zero_step(task):
-            return (Timeout(self.env, 0),)   # let the run loop check its limits
+            return (delay(self.env, 0),)   # let the run loop check its limits
         return ()
 
     def _preempted(self, task: Task, cost: float) -> Step:
         yield from self.cpus.preempt(task)
         if cost > 0:
-            yield Timeout(self.env, cost)
+            yield delay(self.env, cost)
         elif self._zero_step(task):
-            yield Timeout(self.env, 0)
+            yield delay(self.env, 0)
 
     def _zero_step(self, task: Task) -> bool:
         """Kernel.zero_step, inline (every free step, e.g. each lock operation)."""
         k = self.k
         n = k.instant_steps = k.instant_steps + 1
-        st = k.instant_steppers
-        tid = task.tid
-        st[tid] = st.get(tid, 0) + 1
+        k.instant_steppers.append(task.tid)
         return not n % ZERO_STEP_YIELD
 
     def step(self, task: Task, mean: float, obj: Any = None) -> Step:
@@ -67,7 +65,7 @@ class Timed(Strategy):
             # (and, now and then, to let the run loop check its limits).
             if self.runqueue:
                 return self.spend(task, 0.0)
-            return (Timeout(self.env, 0),) if self._zero_step(task) else ()
+            return (delay(self.env, 0),) if self._zero_step(task) else ()
         return self.spend(task, mean * self.jitter(), obj)
 
     def resumed(self, task: Task, obj: Any = None, slept: bool = True) -> Step:
