@@ -47,12 +47,12 @@ def row(name: str, execs: list[int], walls: list[float], hunts: int, budget: int
 
 
 def series(label: str, spec, strategy: str, target: Target, hunts: int, budget: int,
-           scheme: str = "each", **kw) -> None:
+           scheme: str = "each", first: int = 0, **kw) -> None:
     if strategy == "delays" and scheme != "each":
         kw["options"] = {"scheme": scheme}
         label += f" ({scheme})"
     execs, walls = [], []
-    for s in range(hunts):
+    for s in range(first, first + hunts):
         sp = replace(spec, seed=spec.seed + 1000 * s)
         out = hunt(sp, strategy, budget, target=target, seed=s, **kw)
         walls.append(out.wall_s)
@@ -72,6 +72,9 @@ def main() -> None:
     ap.add_argument("--only", choices=("full", "mini"), default=None)
     ap.add_argument("--strategies", default="delays,seeds")
     ap.add_argument("--variants", default=",".join(TARGETS))
+    ap.add_argument("--first", type=int, default=0,
+                    help="the first hunt's number (hunt s has --seed 1000*s and strategy seed s):"
+                         " a series split over processes")
     ap.add_argument("--scheme", default="each", choices=("each", "uniform"),
                     help="the delays strategy's pick scheme (README: Race hunting)")
     a = ap.parse_args()
@@ -83,7 +86,7 @@ def main() -> None:
             t = TARGETS[variant]
             for strategy in a.strategies.split(","):
                 series(f"{variant} {t.describe()} [{strategy}]", spec, strategy, t, a.hunts,
-                       a.budget, a.scheme)
+                       a.budget, a.scheme, a.first)
         print("  random, pct, dfs: refused on this workload (driven by timed sleeps)")
     if a.only != "full":
         print(f"hotremove-exit-mini v2.6.33 {UAF.describe()}, {a.hunts} hunts, "

@@ -238,8 +238,9 @@ def _site_of(task: Task, lock: Lock) -> str | None:
 
 
 def _got(k: "Kernel", task: Task, lock: Lock, read: bool, trylock: bool, subclass: int,
-         t0: float | None) -> None:
-    """Book an acquisition: lock_stat (its raw samples), the held-lock stack, the trace."""
+         t0: float | None, op: str) -> None:
+    """Book an acquisition by `op`: lock_stat (its raw samples), the held-lock stack, the
+    trace (its ring entry last, as the acquisition's mark)."""
     now = k.now
     cpu = task.cpu if task.cpu is not None else task.last_cpu
     last = lock.last_cpu
@@ -255,8 +256,12 @@ def _got(k: "Kernel", task: Task, lock: Lock, read: bool, trylock: bool, subclas
     stack = task.stack
     task.held.append(HeldLock(lock, read, now, stack[-1] if stack else task.name, trylock,
                               subclass))
-    if t0 is not None and k.tracer.full:
-        k.tracer.lock_waited(task, lock, t0, now)
+    tr = k.tracer
+    if t0 is not None and tr.full:
+        tr.lock_waited(task, lock, t0, now)
+    task.ring.append((tr.seq(), tr.clock(), len(stack), op, lock))   # tr.mark, inline
+    if tr.full:
+        tr.instant(task, op, lock)
 
 
 def acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False,
@@ -275,8 +280,7 @@ def acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False,
         k.lockdep.acquire(task, lock, read, False, subclass)
     if lock.can_grant(read):
         lock.grant(task, read)
-        _got(k, task, lock, read, False, subclass, None)
-        k.tracer.mark(task, op, lock)
+        _got(k, task, lock, read, False, subclass, None, op)
         return ()
     return _contended(k, task, lock, op, read, subclass)
 
@@ -291,8 +295,7 @@ def _acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclass:
         k.lockdep.acquire(task, lock, read, False, subclass)
     if lock.can_grant(read):
         lock.grant(task, read)
-        _got(k, task, lock, read, False, subclass, None)
-        k.tracer.mark(task, op, lock)
+        _got(k, task, lock, read, False, subclass, None, op)
     else:
         yield from _contended(k, task, lock, op, read, subclass)
 
@@ -310,9 +313,12 @@ def _contended(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclas
     stack = task.stack
     site = stack[-1] if stack else task.name
     st.points[site] = st.points.get(site, 0) + 1
-    holders = lock.holders()
-    if holders:
-        hs = _site_of(holders[0], lock)
+    holder = lock.owner                     # the one holder, or (rwsem) the first reader
+    if holder is None:
+        holders = lock.holders()
+        holder = holders[0] if holders else None
+    if holder is not None:
+        hs = _site_of(holder, lock)
         if hs is not None:
             st.contending[hs] = st.contending.get(hs, 0) + 1
     k.tracer.wait_begin(task, lock)
@@ -325,7 +331,7 @@ def _contended(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclas
         k.deadlock.on_wait(task, lock)
         if lock.SPINS:
             yield w.event                   # spinning: the CPU stays ours
-            yield from k.strategy.resumed(task, lock, slept=False)
+            yield from k.strategy.resumed(task, lock, False)
         else:
             yield from k.block(task, w.event)
         task.waiting_on = None
@@ -345,8 +351,7 @@ def _contended(k: "Kernel", task: Task, lock: Lock, op: str, read: bool, subclas
                     lock.waiters.remove(w)
                 lock.grant(task, read)
                 break
-    _got(k, task, lock, read, False, subclass, t0)
-    k.tracer.mark(task, op, lock)
+    _got(k, task, lock, read, False, subclass, t0, op)
 
 
 def try_acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False) -> bool:
@@ -358,8 +363,7 @@ def try_acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False
     if task.held:
         k.lockdep.acquire(task, lock, read, True, 0)
     lock.grant(task, read)
-    _got(k, task, lock, read, True, 0, None)
-    k.tracer.mark(task, op, lock)
+    _got(k, task, lock, read, True, 0, None, op)
     return True
 
 
@@ -391,7 +395,10 @@ def release(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False) ->
     lock.wake()
     if lock.SPINS:
         task.preempt_count -= 1
-    k.tracer.mark(task, op, lock)
+    tr = k.tracer
+    task.ring.append((tr.seq(), tr.clock(), len(task.stack), op, lock))   # tr.mark, inline
+    if tr.full:
+        tr.instant(task, op, lock)
 
 
 # --- the kernel's names ------------------------------------------------------------------
