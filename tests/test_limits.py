@@ -46,12 +46,14 @@ def test_a_run_too_big_for_memory_is_refused_before_it_starts(root):
 @pytest.mark.slow
 def test_zero_cost_loops_end_as_a_livelock_with_the_actors_stacks():
     r = sim.simulate("ksm-fork-migrate", max_events=200_000, **ZERO_COSTS)
-    assert r.truncated == "livelock"
+    assert (r.truncated, r.events) == ("livelock", 6323)
     (v,) = [v for v in r.violations if v.kind == "livelock"]
-    top = v.detail["actors"][0]
-    assert v.actors[0] == top["task"] and top["steps"] > 500_000
-    assert top["stack"][0] == "offline_pages"                 # hot-remove retrying forever
-    assert v.detail["steps"] >= 1_000_000
+    # deterministic: exact values. The first ZERO_STEP_YIELD multiple past livelock_steps
+    # (1,000,000 free steps), all hot-remove's, at one instant
+    assert (v.detail["steps"], v.detail["instant_us"]) == (1_000_448, 119723.106)
+    assert [(a["task"], a["steps"]) for a in v.detail["actors"]] == [("hotremove", 1_000_448)]
+    assert v.actors[0] == "hotremove"
+    assert v.detail["actors"][0]["stack"][0] == "offline_pages"   # retrying forever
 
 
 def test_wall_clock_limit_truncates():
