@@ -150,6 +150,25 @@ def test_the_engine_imports_nothing_of_the_mm_model(root):
     assert bad == []
 
 
+SIMPY_PRIVATE = {"_now", "_queue", "_eid", "_ok", "_value", "_delay", "_defused"}
+
+
+def test_simpy_private_fields_are_touched_only_in_env_py(root):
+    """SimPy's private fields (stable since SimPy 3, pinned) are read or written in one
+    module, sim/engine/env.py, so that a SimPy upgrade is checked in one place."""
+    import ast
+    where = sorted({path.relative_to(root).as_posix()
+                    for path in (root / "sim").rglob("*.py")
+                    for node in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(node, ast.Attribute) and node.attr in SIMPY_PRIVATE}
+                   | {path.relative_to(root).as_posix()
+                      for path in (root / "sim").rglob("*.py")
+                      for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                      and node.value.split(".")[-1] in SIMPY_PRIVATE})
+    assert where == ["sim/engine/env.py"]
+
+
 def test_the_rmapsim_command_is_installed_and_matches_run_py(root):
     """`make install` puts a console script beside the interpreter; it is the same command
     line as run.py, under its own name."""
