@@ -80,7 +80,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.only != "mini":
         print(f"full hotremove-exit, --set anon_vma_per_slab=2 --set rcu_gp_us=1000, "
-              f"{a.hunts} hunts (--seed 0, 1000, ...), budget {a.budget}:")
+              f"{a.hunts} hunts (--seed {1000 * a.first}, {1000 * (a.first + 1)}, ...), "
+              f"budget {a.budget}:")
         for variant in a.variants.split(","):
             spec = sim.spec_for("hotremove-exit", variant=variant, params=FULL)
             t = TARGETS[variant]
