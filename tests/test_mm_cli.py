@@ -3,6 +3,8 @@
 import json
 import re
 
+import pytest
+
 from test_cli import CONTRACT_KEYS, cli
 
 from sim.engine.stats import LOCK_STAT_KEYS
@@ -33,6 +35,7 @@ def test_demo_seed_shows_the_slab_destroyed_before_the_walk(root):
     assert "lock_stat version" in out and "&anon_vma->lock:" in out
 
 
+@pytest.mark.slow
 def test_mm_run_json_contract_and_trace(root, tmp_path):
     trace = tmp_path / "trace.json"
     p = cli(root, "run", "hotremove-exit", "--seed", DEMO_SEED, "--json", "--trace", str(trace))

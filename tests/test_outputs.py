@@ -56,6 +56,7 @@ def test_a_device_node_given_as_trace_is_never_removed(tmp_path, capsys):
         assert os.stat(node).st_ino == before.st_ino and stat.S_ISCHR(os.stat(node).st_mode)
 
 
+@pytest.mark.slow
 def test_a_cut_trace_of_a_long_run_keeps_the_result(tmp_path, capsys):
     """`run.py run hotremove-exit --set duration_ms=300 --trace t.json --trace-limit
     50000`: AttributeError 'NoneType' object has no attribute 'tid' once the cap was hit
@@ -147,6 +148,7 @@ def test_empty_output_names_are_refused_before_the_work(capsys, tmp_path, monkey
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_an_interrupted_parallel_explore_keeps_what_its_subtrees_found(root, tmp_path):
     """`run.py explore ... --jobs 2`, Ctrl-C after 4.8 s of work, printed "0 executions,
     violations: none" (the serial explore keeps what it found)."""
