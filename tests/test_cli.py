@@ -157,16 +157,27 @@ def test_simpy_private_fields_are_touched_only_in_env_py(root):
     """SimPy's private fields (stable since SimPy 3, pinned) are read or written in one
     module, sim/engine/env.py, so that a SimPy upgrade is checked in one place."""
     import ast
-    where = sorted({path.relative_to(root).as_posix()
-                    for path in (root / "sim").rglob("*.py")
-                    for node in ast.walk(ast.parse(path.read_text()))
-                    if isinstance(node, ast.Attribute) and node.attr in SIMPY_PRIVATE}
-                   | {path.relative_to(root).as_posix()
-                      for path in (root / "sim").rglob("*.py")
-                      for node in ast.walk(ast.parse(path.read_text()))
-                      if isinstance(node, ast.Constant) and isinstance(node.value, str)
-                      and node.value.split(".")[-1] in SIMPY_PRIVATE})
+
+    def touches(node: ast.AST) -> bool:       # x._now, or a getter's "env._now"
+        return (isinstance(node, ast.Attribute) and node.attr in SIMPY_PRIVATE or
+                isinstance(node, ast.Constant) and isinstance(node.value, str) and
+                node.value.split(".")[-1] in SIMPY_PRIVATE)
+    where = sorted(path.relative_to(root).as_posix() for path in (root / "sim").rglob("*.py")
+                   if any(touches(n) for n in ast.walk(ast.parse(path.read_text()))))
     assert where == ["sim/engine/env.py"]
+
+
+def test_the_command_line_loads_race_and_sweep_machinery_only_when_used():
+    """`rmapsim run` starts without sim.race or the sweep runner: the parser needs only two
+    constants of sim.sweep, and each command imports what it uses."""
+    code = ("import sys, sim.cli; print(sorted(m for m in sys.modules "
+            "if m.startswith(('sim.race', 'sim.sweep'))))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert p.stdout.strip() == "['sim.sweep', 'sim.sweep.backends', 'sim.sweep.grid', " \
+                               "'sim.sweep.row']", p.stderr
+    import sim.sweep
+    assert all(getattr(sim.sweep, name) for name in sim.sweep.__all__)
 
 
 def test_the_rmapsim_command_is_installed_and_matches_run_py(root):
