@@ -31,7 +31,7 @@ from sim.engine.rng import Rng
 from sim.engine.sched import YIELD, Strategy, Timed
 from sim.engine.stats import Windows
 from sim.engine.task import Task
-from sim.engine.trace import CALL, TRACE_LIMIT, Tracer
+from sim.engine.trace import TRACE_LIMIT, Tracer
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEAD_RINGS = 256          # trace rings of exited tasks kept for reports (see _retire_ring)
@@ -322,12 +322,9 @@ def _kfunc(fn: F, name: str) -> F:
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(k: Kernel, task: Task, *args: Any, **kw: Any) -> Any:
-            stack = task.stack
-            stack.append(name)
-            tracer = k.tracer                 # tracer.call, inline: every kernel function call
-            task.ring.append((tracer.seq(), tracer.clock(), len(stack) - 1, name, CALL))
-            if tracer.full:
-                tracer.begin(task, name)
+            task.stack.append(name)
+            tracer = k.tracer
+            tracer.call(task, name)
             try:
                 return (yield from fn(k, task, *args, **kw))
             except Oops as e:
@@ -342,12 +339,9 @@ def _kfunc(fn: F, name: str) -> F:
 
     @functools.wraps(fn)
     def wrapper(k: Kernel, task: Task, *args: Any, **kw: Any) -> Any:
-        stack = task.stack
-        stack.append(name)
-        tracer = k.tracer                 # tracer.call, inline: every kernel function call
-        task.ring.append((tracer.seq(), tracer.clock(), len(stack) - 1, name, CALL))
-        if tracer.full:
-            tracer.begin(task, name)
+        task.stack.append(name)
+        tracer = k.tracer
+        tracer.call(task, name)
         try:
             return fn(k, task, *args, **kw)
         except Oops as e:

@@ -256,12 +256,9 @@ def _got(k: "Kernel", task: Task, lock: Lock, read: bool, trylock: bool, subclas
     stack = task.stack
     task.held.append(HeldLock(lock, read, now, stack[-1] if stack else task.name, trylock,
                               subclass))
-    tr = k.tracer
-    if t0 is not None and tr.full:
-        tr.lock_waited(task, lock, t0, now)
-    task.ring.append((tr.seq(), tr.clock(), len(stack), op, lock))   # tr.mark, inline
-    if tr.full:
-        tr.instant(task, op, lock)
+    if t0 is not None and k.tracer.full:
+        k.tracer.lock_waited(task, lock, t0, now)
+    k.tracer.mark(task, op, lock)
 
 
 def acquire(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False,
@@ -395,10 +392,7 @@ def release(k: "Kernel", task: Task, lock: Lock, op: str, read: bool = False) ->
     lock.wake()
     if lock.SPINS:
         task.preempt_count -= 1
-    tr = k.tracer
-    task.ring.append((tr.seq(), tr.clock(), len(task.stack), op, lock))   # tr.mark, inline
-    if tr.full:
-        tr.instant(task, op, lock)
+    k.tracer.mark(task, op, lock)
 
 
 # --- the kernel's names ------------------------------------------------------------------

@@ -53,7 +53,7 @@ class Tracer:
         self._async_id = 0
         self._waiting: dict[str, int] = {}
         self._seq = itertools.count()   # global order of ring entries, for diagrams
-        self.seq: Callable[[], int] = self._seq.__next__   # a ring entry's number
+        self._next = self._seq.__next__     # a ring entry's number
         self.clock: Callable[[], float] = k.env.clock   # until bound(): the strategy's clock
 
     def bound(self) -> None:
@@ -63,26 +63,16 @@ class Tracer:
 
     # --- always-on ring ------------------------------------------------------------------------
     def mark(self, task: Task, op: str, obj: Any = None) -> None:
-        task.ring.append((self.seq(), self.clock(), len(task.stack), op, obj))
+        task.ring.append((self._next(), self.clock(), len(task.stack), op, obj))
         if self.full:
-            self.instant(task, op, obj)
-
-    def instant(self, task: Task, op: str, obj: Any) -> None:
-        """A mark's event in the full trace (lock operations make their ring entry inline,
-        the same tuple as mark's, and call this only when tracing)."""
-        self._emit({"ph": "i", "s": "t", "name": entry_text(op, obj), "pid": task.tid,
-                    "tid": task.tid, "ts": self.clock()})
+            self._emit({"ph": "i", "s": "t", "name": entry_text(op, obj), "pid": task.tid,
+                        "tid": task.tid, "ts": self.clock()})
 
     def call(self, task: Task, name: str) -> None:
-        task.ring.append((self.seq(), self.clock(), len(task.stack) - 1, name, CALL))
+        task.ring.append((self._next(), self.clock(), len(task.stack) - 1, name, CALL))
         if self.full:
-            self.begin(task, name)
-
-    def begin(self, task: Task, name: str) -> None:
-        """A call's event in the full trace (kernel functions make their ring entry inline,
-        the same tuple as call's, and call this only when tracing)."""
-        self._emit({"ph": "B", "name": name, "pid": task.tid, "tid": task.tid,
-                    "ts": self.k.clock()})
+            self._emit({"ph": "B", "name": name, "pid": task.tid, "tid": task.tid,
+                        "ts": self.clock()})
 
     def ret(self, task: Task, name: str) -> None:
         if self.full:
@@ -91,7 +81,7 @@ class Tracer:
 
     # --- locks -------------------------------------------------------------------------------
     def wait_begin(self, task: Task, lock: Any) -> None:
-        task.ring.append((self.seq(), self.clock(), len(task.stack), "wait", lock))
+        task.ring.append((self._next(), self.clock(), len(task.stack), "wait", lock))
         if self.full:
             n = self._waiting.get(lock.cls.name, 0) + 1
             self._waiting[lock.cls.name] = n
