@@ -34,19 +34,20 @@ class KernelEnvironment(simpy.Environment):
         q = self._queue
         return q[0][0] if q else None
 
-    def run_events(self, k: Any, n: int, max_events: int, check_at: int, until: float,
+    def run_events(self, k: Any, max_events: int, check_at: int, until: float,
                    livelock: int) -> str:
         """Process events in time order until one of these, returned by name: `k.stop` is
         set ("stop"); the queue is empty ("empty"); the next event comes after `until`
         ("until": the clock moves to `until`); `max_events` have run ("max_events", checked
         before an event, as a limit); `livelock` free steps were taken at one instant
         ("livelock", checked when time does not advance); `check_at` events have run
-        ("check": the caller's periodic checks). `n` counts events processed so far, and
-        `k.events` holds it however this returns, an exception included.
+        ("check": the caller's periodic checks). `k.events` counts the events processed,
+        however this returns, an exception included.
 
         SimPy's Environment.step, inline: one Python frame per event fewer, on the loop that
         every event of every run goes through (the failed-event crash is SimPy's own)."""
         queue = self._queue
+        n = k.events
         try:
             while not k.stop:
                 if not queue:

@@ -23,7 +23,7 @@ from sim.engine.deadlock import DeadlockDetector
 from sim.engine.lockdep import Lockdep
 from sim.engine.cpu import CpuSet
 from sim.engine.hooks import Hooks, RunEnd
-from sim.engine.limits import (GC_EVENTS, MEMORY_CHECK_EVENTS, WALL_CHECK_EVENTS, ZERO_STEP_YIELD, Limits,
+from sim.engine.limits import (GC_EVENTS, MEMORY_CHECK_EVENTS, WALL_CHECK_EVENTS, Limits,
                      resident_bytes)
 from sim.engine.locks import LockClass, Mutex, PageLock, RwSemaphore, SpinLock
 from sim.engine.rcu import Rcu
@@ -245,11 +245,11 @@ class Kernel:
         self.instant_steppers.clear()
         try:
             while True:
-                n = self.events
                 # the next periodic check: the wall clock every WALL_CHECK_EVENTS events
                 # (memory and GC at multiples of it), or the next observer
-                check_at = min(next_obs, (n // WALL_CHECK_EVENTS + 1) * WALL_CHECK_EVENTS)
-                why = env.run_events(self, n, max_events, check_at, end, livelock)
+                check_at = min(next_obs,
+                               (self.events // WALL_CHECK_EVENTS + 1) * WALL_CHECK_EVENTS)
+                why = env.run_events(self, max_events, check_at, end, livelock)
                 n = self.events
                 if why != "check":
                     if why == "max_events":
@@ -277,14 +277,6 @@ class Kernel:
         except KeyboardInterrupt:
             self.truncated = "interrupted"
         self.hooks.emit(RunEnd(self.now))
-
-    def zero_step(self, task: Task) -> bool:
-        """Account a step that takes no simulated time; True when the stepping task should
-        yield to the run loop (every ZERO_STEP_YIELD of them), so that a loop of free steps
-        still passes through the run's limit checks."""
-        self.instant_steps += 1
-        self.instant_steppers.append(task.tid)
-        return not self.instant_steps % ZERO_STEP_YIELD
 
     def _livelock(self, t: float) -> None:
         top = sorted(Counter(self.instant_steppers).items(), key=lambda x: (-x[1], x[0]))[:6]

@@ -53,7 +53,10 @@ class Timed(Strategy):
             yield delay(self.env, 0)
 
     def _zero_step(self, task: Task) -> bool:
-        """Kernel.zero_step, inline (every free step, e.g. each lock operation)."""
+        """Account a step that takes no simulated time (every free step, e.g. each lock
+        operation); True when the stepping task should yield to the run loop (every
+        ZERO_STEP_YIELD of them), so that a loop of free steps still passes through the
+        run's limit checks."""
         k = self.k
         n = k.instant_steps = k.instant_steps + 1
         k.instant_steppers.append(task.tid)
