@@ -53,3 +53,14 @@ def run_controlled(strategy: Any, program: Any, seed: int = 0, cpus: int | None 
     k.run(until=1e6)
     strategy.finished()
     return k, log
+
+
+def main_in_process(argv: list[str], capsys: Any) -> tuple[Any, str, str]:
+    """Run the command line in this process: (exit code, stdout, stderr)."""
+    import sim.cli
+    try:
+        rc = sim.cli.main(argv)
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err

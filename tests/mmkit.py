@@ -8,6 +8,7 @@ from sim.mm.objects import VM_MERGEABLE, PageAnon, PageKsm  # noqa: F401  (for t
 from sim.params import resolve
 from sim.scenarios import SCENARIOS
 from sim.mm.scenarios.mm import HEAP_START, Proc, build_machine
+from sim.mm.exit import do_exit
 from sim.mm.fault import do_page_fault
 from sim.mm.mmap import mm_alloc, mmap_region
 
@@ -48,6 +49,17 @@ def new_process(k: MmKernel, task, name: str, npages: int, mergeable: bool = Fal
         if contents is not None:
             mm.ptes[HEAP_START + i].page.content = contents[i]
     return proc
+
+
+def exiting_owner(box: dict[str, Any], life_us: float = 5):
+    """A task body: exec process X with one anon page (kept in box["proc"] and box["page"]),
+    live `life_us`, exit: the owner whose anon_vma a racing migration holds."""
+    def owner(k: MmKernel, t):
+        box["proc"] = proc = yield from new_process(k, t, "X", 1)
+        box["page"] = proc.mm.ptes[HEAP_START].page
+        yield from k.sleep(t, life_us)
+        yield from do_exit(k, t, proc)
+    return owner
 
 
 def lock_log(task, start_seq: int = 0) -> list[str]:

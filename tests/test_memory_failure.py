@@ -1,7 +1,7 @@
 """Soft offline and memory_failure (mm/memory-failure.c, 2.6.33): their paths lock by lock,
 their refusals of KSM pages, and the races they take part in on scripted schedules."""
 
-from mmkit import lock_log, mm_kernel, new_process, next_seq, run
+from mmkit import exiting_owner, lock_log, mm_kernel, new_process, next_seq, run
 from test_mm_paths import UNMAP_AND_MOVE_ANON
 from test_races import FreeInTheGap
 
@@ -125,12 +125,6 @@ def owner_exits_while_soft_offline_waits(variant):
     k = mm_kernel(variant=variant, strategy=strat, cpus=1, anon_vma_per_slab=1)
     box = {}
 
-    def owner(k, t):
-        box["proc"] = proc = yield from new_process(k, t, "X", 1)
-        box["page"] = proc.mm.ptes[HEAP_START].page
-        yield from k.sleep(t, 5)
-        yield from do_exit(k, t, proc)
-
     def other(k, t):
         yield from k.sleep(t, 1)
         yield from new_process(k, t, "Y", 1)
@@ -139,7 +133,7 @@ def owner_exits_while_soft_offline_waits(variant):
         yield from k.sleep(t, 5)
         box["rc"] = yield from store_soft_offline_page(k, t, box["page"].pfn << PAGE_SHIFT)
 
-    k.spawn("X", owner)
+    k.spawn("X", exiting_owner(box))
     k.spawn("Y", other)
     k.spawn("softoffline", daemon)
     k.run(until=1_000)

@@ -7,19 +7,11 @@ import os
 import stat
 
 import pytest
+from conftest import main_in_process
 
 import sim.cli as cli_main
 from sim.errors import InputError
 from sim.outputs import check_output, output_in, write_atomic
-
-
-def _main(argv, capsys):
-    try:
-        rc = cli_main.main(argv)
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.mark.parametrize("bad", [["--set", "cpus=0"], ["--variant", "nope"],
@@ -29,7 +21,7 @@ def test_bad_input_leaves_an_existing_trace_file_alone(tmp_path, capsys, bad):
     unknown variant, a --max-memory refusal) removed p.json."""
     p = tmp_path / "p.json"
     p.write_text("x\n")
-    rc, _, err = _main(["run", "hotremove-exit-mini", *bad, "--trace", str(p)], capsys)
+    rc, _, err = main_in_process(["run", "hotremove-exit-mini", *bad, "--trace", str(p)], capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert p.read_text() == "x\n"
     assert sorted(os.listdir(tmp_path)) == ["p.json"]
@@ -44,14 +36,14 @@ def test_a_device_node_given_as_trace_is_never_removed(tmp_path, capsys):
     except PermissionError:
         os.mkfifo(node)                       # not root: a FIFO is a special file too
     before = os.stat(node)
-    rc, _, _ = _main(["run", "hotremove-exit-mini", "--variant", "nope", "--trace",
+    rc, _, _ = main_in_process(["run", "hotremove-exit-mini", "--variant", "nope", "--trace",
                       str(node)], capsys)
     assert rc == 2
     after = os.stat(node)
     assert (after.st_ino, after.st_mode, after.st_rdev) == \
         (before.st_ino, before.st_mode, before.st_rdev)
     if stat.S_ISCHR(before.st_mode):          # a good run writes into it, still a device
-        rc, _, _ = _main(["run", "hotremove-exit-mini", "--trace", str(node)], capsys)
+        rc, _, _ = main_in_process(["run", "hotremove-exit-mini", "--trace", str(node)], capsys)
         assert rc == 0
         assert os.stat(node).st_ino == before.st_ino and stat.S_ISCHR(os.stat(node).st_mode)
 
@@ -62,7 +54,7 @@ def test_a_cut_trace_of_a_long_run_keeps_the_result(tmp_path, capsys):
     50000`: AttributeError 'NoneType' object has no attribute 'tid' once the cap was hit
     after dead tasks were forgotten; the result was lost."""
     t = tmp_path / "t.json"
-    rc, out, err = _main(["run", "hotremove-exit", "--set", "duration_ms=300", "--trace",
+    rc, out, err = main_in_process(["run", "hotremove-exit", "--set", "duration_ms=300", "--trace",
                           str(t), "--trace-limit", "50000", "--json"], capsys)
     assert rc == 0, err
     assert json.loads(out)["workload"] == "hotremove-exit"
@@ -143,7 +135,7 @@ def test_shrink_writes_beside_its_input_replacing_only_the_last_suffix():
 def test_empty_output_names_are_refused_before_the_work(capsys, tmp_path, monkeypatch):
     """`run.py hunt hotremove-exit-mini --out ''` silently wrote reproducer.json."""
     monkeypatch.chdir(tmp_path)
-    rc, out, err = _main(["hunt", "hotremove-exit-mini", "--out", ""], capsys)
+    rc, out, err = main_in_process(["hunt", "hotremove-exit-mini", "--out", ""], capsys)
     assert rc == 2 and out == "" and "needs a file name" in err
     assert os.listdir(tmp_path) == []
 

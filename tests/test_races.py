@@ -1,13 +1,11 @@
 """Race windows reached by scripted schedules (controlled mode): the owner of a page exits
 and frees its anon_vma at exactly the moment a hot-remove migration is in a window."""
 
-from mmkit import mm_kernel, new_process
+from mmkit import exiting_owner, mm_kernel
 
 from sim.mm import EAGAIN
-from sim.mm.exit import do_exit
 from sim.mm.migrate import new_page_any
 from sim.mm.vmscan import isolate_lru_page
-from sim.mm.scenarios.mm import HEAP_START
 from sim.engine.sched import Controlled
 
 
@@ -54,19 +52,13 @@ def owner_exits_in_the_gap(variant, gap):
     k = mm_kernel(variant=variant, strategy=strat)
     box = {}
 
-    def owner(k, t):
-        box["proc"] = proc = yield from new_process(k, t, "X", 1)
-        box["page"] = proc.mm.ptes[HEAP_START].page
-        yield from k.sleep(t, 5)
-        yield from do_exit(k, t, proc)
-
     def hotremove(k, t):
         yield from k.sleep(t, 5)
         page = box["page"]
         yield from isolate_lru_page(k, t, page)
         box["rc"] = yield from k.variant.unmap_and_move(k, t, new_page_any, 0, page, True, True, [page])
 
-    k.spawn("X", owner)
+    k.spawn("X", exiting_owner(box))
     k.spawn("hotremove", hotremove)
     k.run(until=1_000)
     return k, strat, box

@@ -3,20 +3,11 @@ everywhere (true or false, nothing else), integers in ASCII decimal digits only,
 other refusals the issue lists, each one line."""
 
 import pytest
+from conftest import main_in_process
 
-import sim.cli as cli_main
 import sim
 from sim.errors import InputError
 from sim.race import Reproducer
-
-
-def _main(argv, capsys):
-    try:
-        rc = cli_main.main(argv)
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.mark.parametrize("value", ["yes", "on", "1", "True", "TRUE", "no", "off", "0",
@@ -55,7 +46,7 @@ def test_integers_and_numbers_are_ascii_decimals_as_written(value):
 @pytest.mark.parametrize("argv", [["--seed", " 2"], ["--seed", "+2"],
                                   ["--max-events", " 5"], ["--max-memory", " 4G"]])
 def test_option_integers_are_ascii_decimals_as_written(capsys, argv):
-    rc, out, err = _main(["run", "hotremove-exit-mini", *argv], capsys)
+    rc, out, err = main_in_process(["run", "hotremove-exit-mini", *argv], capsys)
     assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1
 
 
@@ -64,7 +55,7 @@ def test_export_to_a_missing_directory_names_the_reason(capsys, tmp_path):
     from sim.sweep import make_sweep, run_sweep
     run_sweep(make_sweep("hotremove-exit-mini", limits={"max_events": 3000}), tmp_path / "s",
               backend="serial")
-    rc, out, err = _main(["export", str(tmp_path / "s"), "--csv", "/nonexistent/d/x.csv"],
+    rc, out, err = main_in_process(["export", str(tmp_path / "s"), "--csv", "/nonexistent/d/x.csv"],
                          capsys)
     assert rc == 2 and "does not exist" in err and "None" not in err
 
@@ -73,7 +64,7 @@ def test_replay_of_deeply_nested_json_is_one_line(tmp_path, capsys):
     """`run.py replay` of a file of 100,000 nested `[`: RecursionError."""
     f = tmp_path / "nest.json"
     f.write_text("[" * 100_000)
-    rc, out, err = _main(["replay", str(f)], capsys)
+    rc, out, err = main_in_process(["replay", str(f)], capsys)
     assert rc == 2 and "is not a reproducer" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(InputError):
         Reproducer.load(f)
