@@ -209,3 +209,23 @@ def test_pct_seeded_choices_on_a_toy(seed, changes, choices, log):
     pct = PCT(seed=seed, depth=2, steps=6)
     _, got = run_controlled(pct, two_tasks())
     assert (pct.changes, pct.choices, " ".join(got)) == (changes, choices, log)
+
+
+# --- random draws ---------------------------------------------------------------------------
+def test_a_stream_hands_out_each_block_last_first_and_draws_blocks_in_call_order():
+    """Every result depends on this order: a stream's draws of one kind come from blocks of
+    BLOCK, each handed out from its end, and a block is drawn from the stream's one numpy
+    Generator on the call that needs it, so kinds interleave in the order they are called.
+    Killed by handing a block out first-first, or by drawing a block before it is needed."""
+    import numpy as np
+    from sim.engine.rng import BLOCK, STREAMS, Rng
+
+    costs = Rng(7, gamma_shape=4.0).costs
+    got = [costs.jitter(), costs.uniform(), costs.exponential(2.0)]
+    got += [costs.jitter() for _ in range(BLOCK)]
+    g = np.random.default_rng(7).spawn(len(STREAMS))[STREAMS.index("costs")]
+    gamma1 = (g.standard_gamma(4.0, BLOCK) / 4.0).tolist()
+    uniform1 = g.random(BLOCK).tolist()
+    exp1 = g.standard_exponential(BLOCK).tolist()
+    gamma2 = (g.standard_gamma(4.0, BLOCK) / 4.0).tolist()
+    assert got == [gamma1[-1], uniform1[-1], 2.0 * exp1[-1]] + gamma1[-2::-1] + gamma2[-1:]

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from simpy.events import Event
 
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 Wait = Generator[Event, Any, None]
 UNCONTENDED = LockStat.UNCONTENDED     # the wait recorded for an acquisition that did not wait
+_new = tuple.__new__                   # builds a HeldLock without its frame (see HeldLock)
 
 
 class LockClass:
@@ -71,19 +72,16 @@ class LockClass:
         return self.rstat if read and self.rstat is not None else self.stat
 
 
-class HeldLock:
-    """One entry of a task's held-lock stack (lockdep's struct held_lock)."""
+class HeldLock(NamedTuple):
+    """One entry of a task's held-lock stack (lockdep's struct held_lock). Built with
+    tuple.__new__ on the hot path (_got): a NamedTuple's __new__ is a Python frame."""
 
-    __slots__ = ("lock", "read", "since", "site", "trylock", "subclass")
-
-    def __init__(self, lock: "Lock", read: bool, since: float, site: str, trylock: bool,
-                 subclass: int) -> None:
-        self.lock = lock
-        self.read = read
-        self.since = since
-        self.site = site
-        self.trylock = trylock
-        self.subclass = subclass
+    lock: "Lock"
+    read: bool
+    since: float
+    site: str
+    trylock: bool
+    subclass: int
 
 
 class Waiter:
@@ -254,8 +252,8 @@ def _got(k: "Kernel", task: Task, lock: Lock, read: bool, trylock: bool, subclas
     if n >= st.fold_at:
         st.fold()
     stack = task.stack
-    task.held.append(HeldLock(lock, read, now, stack[-1] if stack else task.name, trylock,
-                              subclass))
+    task.held.append(_new(HeldLock, (lock, read, now, stack[-1] if stack else task.name,
+                                     trylock, subclass)))
     if t0 is not None and k.tracer.full:
         k.tracer.lock_waited(task, lock, t0, now)
     k.tracer.mark(task, op, lock)

@@ -10,8 +10,9 @@ process; nothing here touches global RNG state.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -23,37 +24,28 @@ STREAMS = ("ties", "costs", "workload", "sched", "kernel")   # append only: each
 
 
 class Stream:
-    """A buffered view of one numpy Generator."""
+    """A buffered view of one numpy Generator.
 
-    __slots__ = ("gen", "_u", "_e", "_g", "_g_shape")
+    `uniform()` (U[0, 1)) and `jitter()` (a unit-mean gamma variate, shape set at
+    construction, that multiplies step costs) are C-level callables over blocks drawn as they
+    run out, each handed out last first: the simulator's hottest draws, with no Python frame.
+    """
+
+    __slots__ = ("gen", "uniform", "jitter", "_e")
 
     def __init__(self, gen: np.random.Generator, gamma_shape: float = 4.0) -> None:
         self.gen = gen
-        self._u: list[float] = []
         self._e: list[float] = []
-        self._g: list[float] = []
-        self._g_shape = gamma_shape
-
-    def uniform(self) -> float:
-        """U[0, 1)."""
-        u = self._u
-        if not u:
-            u.extend(self.gen.random(BLOCK).tolist())
-        return u.pop()
+        s = gamma_shape
+        self.uniform: Callable[[], float] = _drawer(lambda: gen.random(BLOCK).tolist())
+        self.jitter: Callable[[], float] = _drawer(
+            lambda: (gen.standard_gamma(s, BLOCK) / s).tolist())
 
     def exponential(self, mean: float) -> float:
         e = self._e
         if not e:
             e.extend(self.gen.standard_exponential(BLOCK).tolist())
         return mean * e.pop()
-
-    def jitter(self) -> float:
-        """A unit-mean gamma variate (shape set at construction): multiplies step costs."""
-        g = self._g
-        if not g:
-            s = self._g_shape
-            g.extend((self.gen.standard_gamma(s, BLOCK) / s).tolist())
-        return g.pop()
 
     def below(self, n: int) -> int:
         """Uniform integer in [0, n)."""
@@ -64,6 +56,13 @@ class Stream:
 
     def choice(self, seq: Sequence[T]) -> T:
         return seq[self.below(len(seq))]
+
+
+def _drawer(block: Callable[[], list[float]]) -> Callable[[], float]:
+    """A C-level callable returning the values of block(), block() again, and so on, each
+    block last value first; a block is drawn on the call that needs it."""
+    blocks = map(reversed, map(lambda _: block(), itertools.repeat(None)))
+    return functools.partial(next, itertools.chain.from_iterable(blocks))
 
 
 class Rng:

@@ -19,6 +19,10 @@ from sim.mm.events import PteChange
 if TYPE_CHECKING:
     from sim.mm.kernel import MmKernel
 
+# Ptes and PteChanges are built as tuple.__new__(cls, fields) would be by Pte(...): the same
+# object, without the Python frame of a NamedTuple's __new__ (tens of thousands per run)
+_new = tuple.__new__
+
 
 def pte_lockptr(k: "MmKernel", mm: Mm, vpn: int) -> SpinLock:
     t = vpn // PTES_PER_TABLE
@@ -40,27 +44,27 @@ def pte_offset_map_lock(k: "MmKernel", task: Any, mm: Mm, vpn: int
 def set_pte_at(k: "MmKernel", task: Task | None, mm: Mm, vpn: int, pte: Pte) -> None:
     old = mm.ptes.get(vpn)
     mm.ptes[vpn] = pte
-    k.hooks.emit(PteChange(task, mm, vpn, old, pte))
+    k.hooks.emit(_new(PteChange, (task, mm, vpn, old, pte)))
 
 
 def pte_clear(k: "MmKernel", task: Task | None, mm: Mm, vpn: int) -> Pte | None:
     old = mm.ptes.pop(vpn, None)
-    k.hooks.emit(PteChange(task, mm, vpn, old, None))
+    k.hooks.emit(_new(PteChange, (task, mm, vpn, old, None)))
     return old
 
 
 def mk_pte(page: Page, write: bool) -> Pte:
-    return Pte(PRESENT, page, write)
+    return _new(Pte, (PRESENT, page, write, 0))
 
 
 def make_migration_entry(page: Page, write: bool, tag: int = 0) -> Pte:
-    return Pte(MIGRATION, page, write, tag)
+    return _new(Pte, (MIGRATION, page, write, tag))
 
 
 def make_hwpoison_entry(page: Page) -> Pte:
     """include/linux/swapops.h make_hwpoison_entry: a non-present swap-type entry naming the
     poisoned page; a fault on it is VM_FAULT_HWPOISON, zap just clears it, fork copies it."""
-    return Pte(HWPOISON, page, False)
+    return _new(Pte, (HWPOISON, page, False, 0))
 
 
 def is_hwpoison_entry(pte: Pte | None) -> bool:

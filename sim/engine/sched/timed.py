@@ -26,6 +26,9 @@ class Timed(Strategy):
         self.runqueue = k.cpus.runqueue     # the same deque for the whole run
         self.jitter = k.rng.costs.jitter
         self.clock = k.env.clock             # type: ignore[method-assign]
+        # step() takes spend()'s common case itself unless a subclass overrides spend (Delays,
+        # whose spend sees every step)
+        self._own_spend = type(self).spend is Timed.spend
 
     def spend(self, task: Task, cost: float, obj: Any = None) -> Step:
         rq = self.runqueue
@@ -69,7 +72,10 @@ class Timed(Strategy):
             if self.runqueue:
                 return self.spend(task, 0.0)
             return (delay(self.env, 0),) if self._zero_step(task) else ()
-        return self.spend(task, mean * self.jitter(), obj)
+        cost = mean * self.jitter()
+        if cost > 0 and not self.runqueue and self._own_spend:
+            return (delay(self.env, cost),)     # spend()'s common case, one frame fewer
+        return self.spend(task, cost, obj)
 
     def resumed(self, task: Task, obj: Any = None, slept: bool = True) -> Step:
         cs = self.k.costs.context_switch           # try_to_wake_up to running again
