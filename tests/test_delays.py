@@ -94,6 +94,7 @@ def test_an_illegal_scripted_preemption_is_not_injected(found):
         not p[3].startswith("anon_vma_read_then_lock") for p in r.schedule["picks"])
 
 
+@pytest.mark.slow
 def test_shrinking_a_delays_reproducer_keeps_kind_and_site(found):
     out = shrink(found.found, max_tries=120)
     assert out.after["delays"] < out.before["delays"]

@@ -169,6 +169,7 @@ def _wait_cpu_seconds(pid: int, seconds: float, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_with_one_line_and_the_result_so_far(root):
     proc = subprocess.Popen([sys.executable, str(root / "run.py"), "run", "hotremove-exit",
                              "--set", "duration_ms=1000000", "--json"], cwd=root,
