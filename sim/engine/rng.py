@@ -61,7 +61,7 @@ class Stream:
 def _drawer(block: Callable[[], list[float]]) -> Callable[[], float]:
     """A C-level callable returning the values of block(), block() again, and so on, each
     block last value first; a block is drawn on the call that needs it."""
-    blocks = map(reversed, map(lambda _: block(), itertools.repeat(None)))
+    blocks = map(reversed, iter(block, None))     # block() never returns None: no end
     return functools.partial(next, itertools.chain.from_iterable(blocks))
 
 
