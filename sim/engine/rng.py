@@ -26,26 +26,24 @@ STREAMS = ("ties", "costs", "workload", "sched", "kernel")   # append only: each
 class Stream:
     """A buffered view of one numpy Generator.
 
-    `uniform()` (U[0, 1)) and `jitter()` (a unit-mean gamma variate, shape set at
-    construction, that multiplies step costs) are C-level callables over blocks drawn as they
-    run out, each handed out last first: the simulator's hottest draws, with no Python frame.
+    Each kind of draw comes from its own blocks, drawn as they run out and each handed out
+    last first. `uniform()` (U[0, 1)) and `jitter()` (a unit-mean gamma variate, shape set
+    at construction, that multiplies step costs) are those C-level callables themselves: the
+    simulator's hottest draws, with no Python frame.
     """
 
-    __slots__ = ("gen", "uniform", "jitter", "_e")
+    __slots__ = ("gen", "uniform", "jitter", "_exp")
 
     def __init__(self, gen: np.random.Generator, gamma_shape: float = 4.0) -> None:
         self.gen = gen
-        self._e: list[float] = []
         s = gamma_shape
         self.uniform: Callable[[], float] = _drawer(lambda: gen.random(BLOCK).tolist())
         self.jitter: Callable[[], float] = _drawer(
             lambda: (gen.standard_gamma(s, BLOCK) / s).tolist())
+        self._exp = _drawer(lambda: gen.standard_exponential(BLOCK).tolist())
 
     def exponential(self, mean: float) -> float:
-        e = self._e
-        if not e:
-            e.extend(self.gen.standard_exponential(BLOCK).tolist())
-        return mean * e.pop()
+        return mean * self._exp()
 
     def below(self, n: int) -> int:
         """Uniform integer in [0, n)."""
