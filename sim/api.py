@@ -10,6 +10,7 @@ from sim import workload as wl
 from sim.mm import variants
 from sim.kinds import KINDS as VIOLATION_KINDS
 from sim.errors import InputError
+from sim.engine.interrupt import deferred_sigint
 from sim.engine.limits import Limits
 from sim.params import resolve
 from sim.result import Result
@@ -108,22 +109,28 @@ def run_spec(spec: RunSpec, *, trace: bool = False, trace_limit: int = TRACE_LIM
             f"workload '{name}' would need about {need / 2**30:.1f} GiB of memory "
             f"(see its size parameters); the limit is {limits.memory() / 2**30:.1f} GiB "
             "(--max-memory)")
-    k = sc.kernel(p, seed=seed, variant=v, strategy=strategy, trace=trace, stop_on=stops,
-                  trace_limit=trace_limit)
-    model = sc.build(k, p)
-    k.run(until=model.until_us, limits=limits)
-    strategy.finished()
-    result = Result(
-        workload=name, variant=v.name, seed=seed, params=p, sim_time_us=k.now,
-        events=k.events, violations=k.violations.records,
-        violation_counts=dict(k.violations.counts),
-        harm_counts=dict(k.violations.harm_counts), lock_stat=k.lock_stat(),
-        windows=k.windows.to_dict(), contention_points=k.contention_points(),
-        lock_percentiles=k.lock_percentiles(),
-        counters=dict(k.counters), extra=model.extra(), schedule=k.strategy.record(),
-        truncated=k.truncated,
-    )
-    result.chrome_trace = k.tracer.chrome_trace(k.tasks, k.cpus.n) if trace else None
+    with deferred_sigint() as sigint:       # Ctrl-C: see sim.engine.interrupt
+        k = sc.kernel(p, seed=seed, variant=v, strategy=strategy, trace=trace, stop_on=stops,
+                      trace_limit=trace_limit)
+        try:
+            model = sc.build(k, p)
+            k.run(until=model.until_us, limits=limits)
+            strategy.finished()
+            result = Result(
+                workload=name, variant=v.name, seed=seed, params=p, sim_time_us=k.now,
+                events=k.events, violations=k.violations.records,
+                violation_counts=dict(k.violations.counts),
+                harm_counts=dict(k.violations.harm_counts), lock_stat=k.lock_stat(),
+                windows=k.windows.to_dict(), contention_points=k.contention_points(),
+                lock_percentiles=k.lock_percentiles(),
+                counters=dict(k.counters), extra=model.extra(), schedule=k.strategy.record(),
+                truncated=k.truncated,
+            )
+            result.chrome_trace = k.tracer.chrome_trace(k.tasks, k.cpus.n) if trace else None
+        finally:
+            k.close()
+        if sigint.take():                   # while the result was built: keep it, but stop
+            result.truncated = "interrupted"
     return result
 
 

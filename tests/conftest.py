@@ -1,5 +1,6 @@
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,30 @@ def make_kernel(seed: int = 0, **over: Any) -> Kernel:
     p.update({"costs.lock_op": 0.0, "costs.context_switch": 0.0, "wakeup_preempt_prob": 0.0})
     p.update({k.replace("__", "."): v for k, v in over.items()})
     return Kernel(p, seed=seed)
+
+
+def wait_cpu_seconds(pid: int, seconds: float, workers: bool = False,
+                     timeout: float = 120.0) -> None:
+    """Until process `pid` (with `workers`: its children, its pool's workers, between them)
+    has used `seconds` of CPU, utime + stime from /proc/PID/stat: a point well into its
+    work however loaded the machine. Without /proc/PID/task/PID/children, 3x the time."""
+    listing = f"/proc/{pid}/task/{pid}/children"
+    if workers and not os.path.exists(listing):
+        time.sleep(3 * seconds)
+        return
+    tick = os.sysconf("SC_CLK_TCK")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        used = 0
+        try:
+            for p in open(listing).read().split() if workers else [pid]:
+                fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+                used += int(fields[11]) + int(fields[12])
+        except OSError:                          # a worker just ended: look again
+            used = 0
+        if used / tick >= seconds:
+            return
+        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import sim
-from conftest import make_kernel
+from conftest import make_kernel, wait_cpu_seconds
 from sim.engine.kernel import DEAD_RINGS
 from sim.errors import InputError
 from test_cli import cli
@@ -158,23 +158,12 @@ def test_a_capped_trace_is_well_formed_and_says_where_it_was_cut(root, tmp_path)
     assert len(t["traceEvents"]) < 20000 + 2000           # the cap, plus metadata and closers
 
 
-def _wait_cpu_seconds(pid: int, seconds: float, timeout: float = 120.0) -> None:
-    """Until the process has used `seconds` of CPU (utime + stime, /proc/PID/stat)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        if (int(fields[11]) + int(fields[12])) / tick >= seconds:
-            return
-        time.sleep(0.1)
-
-
 @pytest.mark.slow
 def test_ctrl_c_exits_130_with_one_line_and_the_result_so_far(root):
     proc = subprocess.Popen([sys.executable, str(root / "run.py"), "run", "hotremove-exit",
                              "--set", "duration_ms=1000000", "--json"], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_cpu_seconds(proc.pid, 2.0)      # well into the run, however loaded the machine
+    wait_cpu_seconds(proc.pid, 2.0)       # well into the run, however loaded the machine
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130

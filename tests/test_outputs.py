@@ -7,7 +7,7 @@ import os
 import stat
 
 import pytest
-from conftest import main_in_process
+from conftest import main_in_process, wait_cpu_seconds
 
 import sim.cli as cli_main
 from sim.errors import InputError
@@ -147,13 +147,12 @@ def test_an_interrupted_parallel_explore_keeps_what_its_subtrees_found(root, tmp
     import signal
     import subprocess
     import sys
-    import time
     proc = subprocess.Popen([sys.executable, str(root / "run.py"), "explore",
                              "hotremove-exit-mini", "--jobs", "2", "--max-preemptions", "3",
                              "--out-prefix", str(tmp_path) + "/", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=root)
-    time.sleep(6)                                 # about 1,000 executions on 2 CPUs
+    wait_cpu_seconds(proc.pid, 2.0, workers=True)  # ~1,000 executions, however loaded
     proc.send_signal(signal.SIGINT)               # the coordinator only (kill -INT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err, err

@@ -23,6 +23,7 @@ from sim.engine.deadlock import DeadlockDetector
 from sim.engine.lockdep import Lockdep
 from sim.engine.cpu import CpuSet
 from sim.engine.hooks import Hooks, RunEnd
+from sim.engine.interrupt import Sigint, deferred_sigint
 from sim.engine.limits import (GC_EVENTS, MEMORY_CHECK_EVENTS, WALL_CHECK_EVENTS, Limits,
                      resident_bytes)
 from sim.engine.locks import LockClass, Mutex, PageLock, RwSemaphore, SpinLock
@@ -148,7 +149,8 @@ class Kernel:
               kind: str = "task") -> Task:
         task = Task(tid=len(self.tasks), name=name, kind=kind)
         self.tasks.append(task)
-        task.process = self.env.process(self._task_main(task, body, args))
+        task.main = self._task_main(task, body, args)
+        task.process = self.env.process(task.main)
         return task
 
     def _task_main(self, task: Task, body: Callable[..., Any], args: tuple[Any, ...]
@@ -166,7 +168,7 @@ class Kernel:
         task.state = "dead"
         self.cpus.release(task)
         self._retire_ring(task)
-        task.process = None
+        task.process = task.main = None
 
     def _retire_ring(self, task: Task) -> None:
         """Keep the last DEAD_RINGS tasks to die, with their trace rings (a later report may
@@ -232,14 +234,8 @@ class Kernel:
 
     def run(self, until: float | None = None, limits: Limits | None = None) -> None:
         """Process events until `until` (simulated us), the queue empties, a stop_on
-        violation, or a limit (then `truncated` names it)."""
+        violation, a limit or Ctrl-C (then `truncated` names it)."""
         lim = limits or Limits()
-        env = self.env
-        max_events, livelock = lim.max_events, lim.livelock_steps
-        wall_end = time.monotonic() + lim.max_wall_s
-        max_memory = lim.memory()
-        observers = self._observers
-        next_obs = min((o[1] for o in observers), default=math.inf)
         end = math.inf if until is None else until
         self.instant_steps = 0              # a run starts with no free steps counted
         self.instant_steppers.clear()
@@ -248,42 +244,63 @@ class Kernel:
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
-            while True:
-                # the next periodic check: the wall clock every WALL_CHECK_EVENTS events
-                # (memory and GC at multiples of it), or the next observer
-                check_at = min(next_obs,
-                               (self.events // WALL_CHECK_EVENTS + 1) * WALL_CHECK_EVENTS)
-                why = env.run_events(self, max_events, check_at, end, livelock)
-                n = self.events
-                if why != "check":
-                    if why == "max_events":
-                        self.truncated = "max_events"
-                    elif why == "livelock":
-                        self._livelock(env.next_time())   # type: ignore[arg-type]
-                    break
-                if not n % WALL_CHECK_EVENTS:
-                    if time.monotonic() > wall_end:
-                        self.truncated = "max_wall_s"
-                        break
-                    if not n % MEMORY_CHECK_EVENTS:
-                        if not n % GC_EVENTS:
-                            gc.collect()        # exited processes leave reference cycles
-                        rss = resident_bytes()
-                        if rss is not None and rss > max_memory:
-                            self.truncated = "max_memory"
-                            break
-                if n >= next_obs:
-                    for o in observers:
-                        if n >= o[1]:
-                            o[1] += o[0]
-                            o[2]()
-                    next_obs = min(o[1] for o in observers)
-        except KeyboardInterrupt:
+            with deferred_sigint() as sigint:
+                self._run_events(lim, end, sigint)
+                if sigint.take():           # came after the run's last check
+                    self.truncated = "interrupted"
+        except KeyboardInterrupt:           # raised by a handler other than ours
             self.truncated = "interrupted"
         finally:
             if gc_was_on:
                 gc.enable()
         self.hooks.emit(RunEnd(self.now))
+
+    def _run_events(self, lim: Limits, end: float, sigint: Sigint) -> None:
+        env = self.env
+        max_events, livelock = lim.max_events, lim.livelock_steps
+        wall_end = time.monotonic() + lim.max_wall_s
+        max_memory = lim.memory()
+        observers = self._observers
+        next_obs = min((o[1] for o in observers), default=math.inf)
+        while not sigint.pending:           # Ctrl-C: run() marks the run interrupted
+            # the next periodic check: the wall clock every WALL_CHECK_EVENTS events
+            # (memory and GC at multiples of it), or the next observer
+            check_at = min(next_obs,
+                           (self.events // WALL_CHECK_EVENTS + 1) * WALL_CHECK_EVENTS)
+            why = env.run_events(self, max_events, check_at, end, livelock)
+            n = self.events
+            if why != "check":
+                if why == "max_events":
+                    self.truncated = "max_events"
+                elif why == "livelock":
+                    self._livelock(env.next_time())   # type: ignore[arg-type]
+                return
+            if not n % WALL_CHECK_EVENTS:
+                if time.monotonic() > wall_end:
+                    self.truncated = "max_wall_s"
+                    return
+                if not n % MEMORY_CHECK_EVENTS:
+                    if not n % GC_EVENTS:
+                        gc.collect()        # exited processes leave reference cycles
+                    rss = resident_bytes()
+                    if rss is not None and rss > max_memory:
+                        self.truncated = "max_memory"
+                        return
+            if n >= next_obs:
+                for o in observers:
+                    if n >= o[1]:
+                        o[1] += o[0]
+                        o[2]()
+                next_obs = min(o[1] for o in observers)
+
+    def close(self) -> None:
+        """Close every task still suspended in a kernel function, here and now, so that
+        their `finally` clauses run inside the caller's deferred_sigint() block rather than
+        in a finalizer whenever the kernel is collected (where a Ctrl-C would be lost)."""
+        for task in self.tasks:
+            if task is not None and task.main is not None:     # None: long dead
+                task.main.close()
+                task.main = None
 
     def _livelock(self, t: float) -> None:
         top = sorted(Counter(self.instant_steppers).items(), key=lambda x: (-x[1], x[0]))[:6]

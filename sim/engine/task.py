@@ -31,6 +31,7 @@ class Task:
     ring: deque = field(default_factory=lambda: deque(maxlen=256))  # recent trace records
     state: str = "new"              # new, running, runnable, sleeping, dead
     process: Any = None             # the SimPy Process driving it
+    main: Any = None                # its generator (Kernel._task_main), closed by Kernel.close
     migration: Any = None           # the unmap_and_move it is in (sim.mm.objects.MigrationContext)
 
     def where(self) -> str:

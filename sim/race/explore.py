@@ -11,12 +11,11 @@ pool or a Dask cluster), merged in the serial search's order.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.engine.interrupt import sigint_flag
 from sim.result import Result
 from sim.engine.sched import DFS
 from sim.engine.sched.coverage import merge
@@ -106,18 +105,12 @@ def _subtree(job: tuple[dict[str, Any], int, bool, int, set[int], int | None, An
     """One subtree, in a worker. Ctrl-C (passed on by the coordinator, or from the terminal)
     ends it with what it found, marked interrupted, rather than losing it."""
     spec_d, bound, reduction, first, asleep, budget, target = job
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.getsignal(signal.SIGINT) if main else None
-    try:
-        if main:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Ctrl-C only sets a flag: each run checks it and the search stops at the next
+    # execution (sim.race.runs), so no KeyboardInterrupt can land between this worker's
+    # code and the pool's, which would lose the subtree and the worker with it.
+    with sigint_flag():
         dfs = DFS(bound, reduction, prefix=[first], prefix_sleep=asleep)
         return _search(RunSpec.from_dict(spec_d), dfs, budget, target, False)
-    except KeyboardInterrupt:              # before the search began
-        return ExploreOutcome(max_preemptions=bound, interrupted=True)
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, old)
 
 
 def explore(spec: RunSpec, max_preemptions: int = 2, *, reduction: bool = True,
