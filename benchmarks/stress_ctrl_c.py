@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """How reliably Ctrl-C stops a search: SIGINT a command at random moments, many times.
 
-Each trial starts `run.py <command> ... --json` in a fresh process, waits a random time
+Each trial starts `run.py <command> ...` in a fresh process, waits a random time
 (uniform in --after, seeded), sends SIGINT to that process only (`kill -INT`, as the tests
 do; with --jobs it passes the signal on to its workers), and checks what a user must see:
 exit code 130, and no traceback and no "Exception ignored" on stderr. Prints each bad trial
-and the count. Output files go to a fresh temporary directory, removed afterwards.
+and the count. Each trial runs in a fresh temporary directory (its default outputs land
+there), removed afterwards.
 
     python benchmarks/stress_ctrl_c.py [--trials 40] [--after 1.5,4] [--seed 1] \
         [-- explore hotremove-exit-mini --jobs 2 --max-preemptions 3]
@@ -28,8 +29,8 @@ DEFAULT = ["explore", "hotremove-exit-mini", "--jobs", "2", "--max-preemptions",
 
 def trial(cmd: list[str], after_s: float) -> tuple[bool, int, str]:
     with tempfile.TemporaryDirectory() as d:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *cmd,
-                                 "--out-prefix", d + "/", "--json"], cwd=ROOT, text=True,
+        proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *cmd],
+                                cwd=d, text=True,        # its default outputs land in d
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(after_s)
         proc.send_signal(signal.SIGINT)

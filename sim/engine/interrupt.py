@@ -5,15 +5,18 @@ a run that is fine (Kernel.run catches it), but it can also land inside a genera
 finalizer: when a finished kernel is freed, each task still suspended in a kernel function is
 closed and runs its `finally` clauses. An exception raised there cannot propagate; Python
 prints "Exception ignored in: <generator ...>" with a traceback and drops it, so the
-Ctrl-C is lost and the search goes on. (Seen as 1 in 30 Ctrl-Cs of `explore --jobs 2`.)
+Ctrl-C is lost and the search goes on. (2 in 90 Ctrl-Cs of `explore --jobs 2`:
+benchmarks/stress_ctrl_c.py.)
 
-So while `run_spec` runs, SIGINT only sets a flag. `Kernel.run` looks at it at its periodic
-checks and ends the run `truncated = "interrupted"`; a Ctrl-C that came outside the run
-(building the kernel, or closing its tasks) is raised as KeyboardInterrupt once the handler is
-put back, in ordinary code where it propagates.
+So while `run_spec` runs (deferred_sigint), SIGINT only sets a flag. `Kernel.run` reads it
+before each stretch of events (at most WALL_CHECK_EVENTS long) and ends the run
+`truncated = "interrupted"`; run_spec then closes the tasks left suspended, here rather than
+in the collector, and a Ctrl-C that came meanwhile marks the kept result interrupted. The
+handler is replaced only where Python's default one is installed, in the main thread: a
+process that ignores SIGINT (a sweep worker) or has its own handler keeps it.
 
-The handler is replaced only where Python's default one is installed, in the main thread:
-a process that ignores SIGINT (a sweep worker) or has its own handler keeps it.
+An explore's subtree worker (sigint_flag) takes Ctrl-C as a flag for its whole search: the
+search stops at the next execution, and no KeyboardInterrupt can reach the pool's code.
 """
 
 from __future__ import annotations
