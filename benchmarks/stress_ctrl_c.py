@@ -60,7 +60,8 @@ def main() -> int:
         ok, rc, err = trial(cmd, rnd.uniform(low, high))
         if not ok:
             bad += 1
-            tail = " | ".join(err.strip().splitlines()[-4:])
+            lines = err.strip().splitlines()
+            tail = " | ".join(lines[:3] + ["..."] + lines[-3:] if len(lines) > 6 else lines)
             print(f"trial {i}: exit {rc}: {tail}", flush=True)
     print(f"{bad}/{a.trials} trials mishandled Ctrl-C ({' '.join(cmd)})")
     return 0

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import sim
 from sim import report
+from sim.launch import program
 from sim.errors import InputError
 from sim.engine.limits import Limits
 from sim.outputs import check_output, output_in, pipe_safe_stdout, write_atomic
@@ -552,9 +553,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "rmapsim"
-    if prog not in ("run.py", "rmapsim"):
-        prog = "rmapsim"
+    prog = program()
     ap = parser(prog)
     try:
         with pipe_safe_stdout():

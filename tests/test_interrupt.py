@@ -168,3 +168,23 @@ def test_close_skips_the_tasks_long_dead_and_closes_the_suspended_ones():
     assert k.tasks.count(None) == 1 and closed == []
     k.close()
     assert closed == ["sleeper"]
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line_and_130(monkeypatch, capsys):
+    """sim.launch imports the CLI inside main(): a Ctrl-C during those imports (numpy,
+    SimPy, the model; a few hundred ms) gets the same one line as a later one."""
+    import importlib.abc
+    from sim import launch
+
+    class CtrlCOnImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "sim.cli":
+                raise KeyboardInterrupt               # as if SIGINT came mid-import
+            return None
+
+    monkeypatch.delitem(sys.modules, "sim.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [CtrlCOnImport(), *sys.meta_path])
+    monkeypatch.setattr(sys, "argv", ["run.py", "run", "hotremove-exit-mini"])
+    assert launch.main() == 130
+    assert capsys.readouterr().err == "run.py: interrupted\n"
+
