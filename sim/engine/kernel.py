@@ -150,7 +150,7 @@ class Kernel:
         task = Task(tid=len(self.tasks), name=name, kind=kind)
         self.tasks.append(task)
         task.main = self._task_main(task, body, args)
-        task.process = self.env.process(task.main)
+        self.env.process(task.main)
         return task
 
     def _task_main(self, task: Task, body: Callable[..., Any], args: tuple[Any, ...]
@@ -168,7 +168,7 @@ class Kernel:
         task.state = "dead"
         self.cpus.release(task)
         self._retire_ring(task)
-        task.process = task.main = None
+        task.main = None
 
     def _retire_ring(self, task: Task) -> None:
         """Keep the last DEAD_RINGS tasks to die, with their trace rings (a later report may

@@ -30,8 +30,8 @@ class Task:
     stack: list[str] = field(default_factory=list)   # kernel functions it is inside
     ring: deque = field(default_factory=lambda: deque(maxlen=256))  # recent trace records
     state: str = "new"              # new, running, runnable, sleeping, dead
-    process: Any = None             # the SimPy Process driving it
-    main: Any = None                # its generator (Kernel._task_main), closed by Kernel.close
+    main: Any = None                # the generator its SimPy Process drives (Kernel._task_main)
+                                    # until it ends; closed by Kernel.close if it never does
     migration: Any = None           # the unmap_and_move it is in (sim.mm.objects.MigrationContext)
 
     def where(self) -> str:
