@@ -180,6 +180,17 @@ def test_the_command_line_loads_race_and_sweep_machinery_only_when_used():
     assert all(getattr(sim.sweep, name) for name in sim.sweep.__all__)
 
 
+def test_the_entry_point_loads_nothing_of_the_simulator_before_main():
+    """sim.launch imports the CLI inside main() (a Ctrl-C while it loads is the CLI's), so
+    the package's own names load on first use; each of them resolves."""
+    code = "import sys, sim.launch; print(sorted(m for m in sys.modules if m.startswith('sim')))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert p.stdout.strip() == "['sim', 'sim.launch', 'sim.lazy']", p.stderr
+    import sim
+    assert all(getattr(sim, name) for name in sim.__all__)
+
+
 def test_the_rmapsim_command_is_installed_and_matches_run_py(root):
     """`make install` puts a console script beside the interpreter; it is the same command
     line as run.py, under its own name."""

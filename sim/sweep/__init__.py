@@ -8,25 +8,17 @@ confidence intervals and plots.
     df = sim.load_results("results/my-sweep")          # pandas (the `sweep` extra)
 """
 
-import importlib
-from typing import Any
+from sim.lazy import lazy_names
 
-# each name's module, imported on first use (PEP 562): importing one submodule, or the
-# package for one name, does not load the rest
-_WHERE = {
-    "Cell": "sim.sweep.grid",
-    "SweepDef": "sim.sweep.grid",
-    "derive_seed": "sim.sweep.grid",
-    "make_sweep": "sim.sweep.grid",
-    "parse_grid_arg": "sim.sweep.grid",
-    "SweepOutcome": "sim.sweep.runner",
-    "run_sweep": "sim.sweep.runner",
-    "stored_rows": "sim.sweep.runner",
-}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+__getattr__, __dir__ = lazy_names(globals(), {
+    "Cell": ("sim.sweep.grid", "Cell"),
+    "SweepDef": ("sim.sweep.grid", "SweepDef"),
+    "derive_seed": ("sim.sweep.grid", "derive_seed"),
+    "make_sweep": ("sim.sweep.grid", "make_sweep"),
+    "parse_grid_arg": ("sim.sweep.grid", "parse_grid_arg"),
+    "SweepOutcome": ("sim.sweep.runner", "SweepOutcome"),
+    "run_sweep": ("sim.sweep.runner", "run_sweep"),
+    "stored_rows": ("sim.sweep.runner", "stored_rows"),
+})
+__all__ = ["Cell", "SweepDef", "derive_seed", "make_sweep", "parse_grid_arg", "SweepOutcome",
+           "run_sweep", "stored_rows"]
